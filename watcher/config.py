@@ -17,9 +17,10 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from watcher.errors import ConfigError
 
@@ -256,8 +257,12 @@ def _build(cls: type, data: Any, prefix: str, where: str, skip: set[str] = froze
             known = ", ".join(sorted("from" if k == "from_" else k for k in fields if k not in _ENV_ONLY))
             raise ConfigError(f"{where}: unknown key '{dotted}' (known keys here: {known})")
         if key in _ENV_ONLY:
-            env_name = {"api_key": "NCBI_API_KEY", "token": "SLACK_BOT_TOKEN", "password": "SMTP_PASSWORD"}[key]
-            raise ConfigError(f"{where}: '{dotted}' is a secret; set it in the environment variable {env_name}, not the file")
+            env_name = {"api_key": "NCBI_API_KEY", "token": "SLACK_BOT_TOKEN", "password": "SMTP_PASSWORD"}[
+                key
+            ]
+            raise ConfigError(
+                f"{where}: '{dotted}' is a secret; set it in the environment variable {env_name}, not the file"
+            )
         out[key] = _coerce(hints[key], value, dotted, where)
     for name, f in fields.items():
         if name in out:
@@ -271,7 +276,8 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return hint(**_build(hint, value, f"{key}.", where))  # type: ignore[operator]
+        cls = typing.cast(type, hint)
+        return cls(**_build(cls, value, f"{key}.", where))
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, key, where)

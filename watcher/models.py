@@ -239,6 +239,9 @@ class WorkView:
     pmid: str | None = None
     first_seen_source: str = ""
     first_seen_at: str = ""
+    # When PubMed first carried the work (None = not yet); lets a digest say
+    # "first seen in the Blood feed, 2 days before PubMed".
+    pubmed_seen_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,8 @@ class SourceReport:
     new: int = 0
     updated: int = 0
     errors: list[str] = field(default_factory=list)
+    # Records skipped or missing: worth a log line, not a failed run.
+    warnings: list[str] = field(default_factory=list)
     failed_windows: list[tuple[str, str]] = field(default_factory=list)
 
 

@@ -1,0 +1,211 @@
+"""The `watcher` command: thin handlers that build the app, call one function, print.
+
+Heavy modules are imported inside handlers so `watcher --help` stays instant.
+Exit codes: 0 ok, 1 a source or sink failed (the rest still ran), 2 bad
+config or rules, 75 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from watcher import __version__
+from watcher.errors import WatcherError
+
+if TYPE_CHECKING:
+    from watcher.app import App
+    from watcher.models import RunReport
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="PATH", help="watcher.toml to use (default: $WATCHER_CONFIG, then ./watcher.toml)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watcher",
+        description="Literature monitoring for CAR-T cell therapy in B-cell ALL: "
+        "PubMed and journal feeds, matched against topic rules, delivered as digests.",
+    )
+    parser.add_argument("--version", action="version", version=f"watcher {__version__}")
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], help="log line format (default from config)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="poll every source once (or backfill a date range) and show what is new",
+        description="Poll PubMed since the stored cursor (or backfill --since/--until), store, match and report.",
+    )
+    _common(run)
+    run.add_argument(
+        "--since", type=_date, metavar="YYYY-MM-DD", help="backfill from this PubMed create date"
+    )
+    run.add_argument(
+        "--until", type=_date, metavar="YYYY-MM-DD", help="backfill up to this date (default today)"
+    )
+    run.add_argument("--dry-run", action="store_true", help="fetch and report, but write nothing")
+    run.add_argument("--json", action="store_true", help="print the run report as JSON")
+    run.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for another run to finish"
+    )
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser(
+        "status",
+        help="show sources, cursors, paper counts and recent runs",
+        description="Show the stored state.",
+    )
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print machine-readable status")
+    status.set_defaults(func=cmd_status)
+
+    import importlib
+    import importlib.util
+
+    # The rules commands live beside the rule engine; registered here so one parser knows all commands.
+    if importlib.util.find_spec("watcher.cli_rules") is not None:
+        importlib.import_module("watcher.cli_rules").register(sub, _common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except WatcherError as e:
+        from watcher.logs import current_secrets, redact
+
+        print(f"watcher: error: {redact(str(e), current_secrets())}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("watcher: interrupted", file=sys.stderr)
+        return 130
+
+
+def _app(args: argparse.Namespace) -> App:
+    from watcher.app import App
+    from watcher.config import load_settings
+    from watcher.logs import setup_logging
+
+    settings = load_settings(getattr(args, "config", None))
+    setup_logging(
+        "DEBUG" if args.verbose else settings.log.level, (args.log_format or settings.log.format) == "json"
+    )
+    for warning in settings.warnings:
+        print(f"watcher: warning: {warning}", file=sys.stderr)
+    return App(settings)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watcher.lock import run_lock
+    from watcher.logs import set_run_id
+    from watcher.pipeline import run_once
+
+    app = _app(args)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    set_run_id(run_id)
+    try:
+        _ = app.matcher  # a broken rule set stops the run before anything is fetched
+        with run_lock(app.settings.state.path, wait=args.wait):
+            progress, finish = _progress(enabled=args.since is not None and not args.json)
+            try:
+                report = run_once(
+                    app,
+                    datetime.now(UTC),
+                    run_id,
+                    since=args.since,
+                    until=args.until,
+                    dry_run=args.dry_run,
+                    progress=progress,
+                )
+            finally:
+                finish()
+            if args.json:
+                print(json.dumps(_report_json(report), indent=2))
+            else:
+                _print_report(app, report)
+    finally:
+        app.close()
+    return 0 if report.ok else 1
+
+
+def _progress(enabled: bool) -> tuple[Any, Callable[[], None]]:
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import Progress as Bar
+
+    bar = Bar(transient=True)
+    bar.start()
+    tasks: dict[str, Any] = {}
+
+    def update(p: Any) -> None:
+        if p.window not in tasks:
+            tasks[p.window] = bar.add_task(f"PubMed {p.window}", total=p.total or None)
+        bar.update(tasks[p.window], completed=p.done)
+
+    return update, bar.stop
+
+
+def _report_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "run_id": report.run_id,
+        "ok": report.ok,
+        "dry_run": report.dry_run,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "sources": {
+            name: {
+                "fetched": s.fetched,
+                "new": s.new,
+                "updated": s.updated,
+                "errors": s.errors,
+                "warnings": s.warnings,
+                "failed_windows": [list(w) for w in s.failed_windows],
+            }
+            for name, s in report.sources.items()
+        },
+        "new_work_ids": report.new_work_ids,
+    }
+
+
+def _print_report(app: App, report: RunReport) -> None:
+    from watcher.report import print_new_papers, print_run_summary
+
+    if not report.dry_run:
+        print_new_papers(app, report)
+    print_run_summary(report)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from watcher.report import print_status, status_data
+
+    app = _app(args)
+    try:
+        data = status_data(app)
+        if args.json:
+            print(json.dumps(data, indent=2))
+        else:
+            print_status(data)
+    finally:
+        app.close()
+    return 0

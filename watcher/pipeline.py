@@ -1,0 +1,198 @@
+"""One poll: fetch every source, store new and changed records, match them.
+
+Each source fails alone: its error goes into the run report and the other
+sources go on. The PubMed cursor advances only in the same transaction as the
+last batch of a fully fetched window, and never past a window that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from watcher.app import App
+from watcher.errors import SourceError
+from watcher.models import DeletedCitation, Paper, RecordError, RunReport, SourceReport
+from watcher.store import IngestResult
+
+log = logging.getLogger("watcher.pipeline")
+
+PUBMED = "pubmed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress bar needs: a window's records fetched so far out of its total."""
+
+    window: str
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def iso(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_once(
+    app: App,
+    now: datetime,
+    run_id: str,
+    since: date | None = None,
+    until: date | None = None,
+    dry_run: bool = False,
+    progress: ProgressFn | None = None,
+) -> RunReport:
+    report = RunReport(run_id=run_id, started_at=iso(now), dry_run=dry_run)
+    store = app.store
+    if not dry_run:
+        store.start_run(run_id, "run", iso(now))
+    if app.settings.pubmed.enabled:
+        poll_pubmed(app, now, report, since, until, dry_run, progress)
+    report.finished_at = iso(datetime.now(now.tzinfo))
+    if not dry_run:
+        store.finish_run(report, report.finished_at)
+    return report
+
+
+def pubmed_window(
+    cursor: str | None,
+    today: date,
+    lookback_days: int,
+    overlap_days: int,
+    since: date | None,
+    until: date | None,
+) -> tuple[date, date]:
+    """The create-date range to poll: a backfill's own range, else the cursor minus the overlap."""
+    end = until or today
+    if since is not None:
+        return since, end
+    if cursor:
+        return date.fromisoformat(cursor) - timedelta(days=overlap_days), end
+    return today - timedelta(days=lookback_days), end
+
+
+def poll_pubmed(
+    app: App,
+    now: datetime,
+    report: RunReport,
+    since: date | None,
+    until: date | None,
+    dry_run: bool,
+    progress: ProgressFn | None,
+) -> None:
+    settings = app.settings.pubmed
+    src = report.source(PUBMED)
+    store = app.store
+    cursor = store.get_cursor(PUBMED)
+    start, end = pubmed_window(
+        cursor, now.date(), settings.lookback_days, settings.overlap_days, since, until
+    )
+    if start > end:
+        src.errors.append(f"--since {start} is after --until {end}")
+        return
+    stamp = iso(now)
+    failed = False
+    try:
+        windows = app.pubmed.plan_windows(app.pubmed_term, start, end)
+    except SourceError as e:
+        src.errors.append(str(e))
+        src.failed_windows.append((start.isoformat(), end.isoformat()))
+        if not dry_run:
+            store.record_health(PUBMED, False, 0, 0, str(e), stamp)
+        return
+    for window in windows:
+        label = f"{window.start.isoformat()}..{window.end.isoformat()}"
+        # A backfill of old dates must not drag the cursor backwards or jump it ahead of a regular poll.
+        advance = not failed and (since is None or (cursor is not None and window.end.isoformat() > cursor))
+        new_cursor = (PUBMED, window.end.isoformat()) if advance else None
+        try:
+            _fetch_window(app, window, label, stamp, report, src, dry_run, new_cursor, progress)
+        except SourceError as e:
+            failed = True
+            src.errors.append(f"window {label}: {e}")
+            src.failed_windows.append((window.start.isoformat(), window.end.isoformat()))
+            log.error("PubMed window %s failed; the cursor stays before it: %s", label, e)
+    if not dry_run:
+        error = "; ".join(src.errors) or None
+        store.record_health(PUBMED, not src.errors, src.fetched, src.new, error, stamp)
+
+
+def _fetch_window(
+    app: App,
+    window: object,
+    label: str,
+    stamp: str,
+    report: RunReport,
+    src: SourceReport,
+    dry_run: bool,
+    cursor: tuple[str, str] | None,
+    progress: ProgressFn | None,
+) -> None:
+    pmids: Sequence[str] = getattr(window, "pmids", ())
+    total = len(pmids)
+    done = 0
+    pending: list[Paper] | None = None
+    for batch in app.pubmed.fetch(pmids):
+        papers = _papers_of(batch, src)
+        done += len(papers)
+        if progress:
+            progress(Progress(label, done, total))
+        if pending is not None:
+            _store(app, pending, stamp, report, src, dry_run, None)
+        pending = papers
+    # The last batch carries the cursor, so both land in one transaction.
+    _store(app, pending or [], stamp, report, src, dry_run, cursor)
+
+
+def _papers_of(batch: object, src: SourceReport) -> list[Paper]:
+    items = getattr(batch, "items", batch)
+    papers: list[Paper] = []
+    for item in items:  # type: ignore[attr-defined]
+        if isinstance(item, Paper):
+            papers.append(item)
+        elif isinstance(item, RecordError):
+            msg = f"PMID {item.pmid or '?'} skipped: {item.message}"
+            log.warning(msg)
+            src.warnings.append(msg)
+        elif isinstance(item, DeletedCitation):
+            log.info("PubMed deleted PMIDs %s", ", ".join(item.pmids))
+    for pmid in getattr(batch, "missing", ()):
+        msg = f"PMID {pmid} was requested but PubMed did not return it (deleted or withdrawn?)"
+        log.warning(msg)
+        src.warnings.append(msg)
+    src.fetched += len(papers)
+    return papers
+
+
+def _store(
+    app: App,
+    papers: list[Paper],
+    stamp: str,
+    report: RunReport,
+    src: SourceReport,
+    dry_run: bool,
+    cursor: tuple[str, str] | None,
+) -> IngestResult:
+    if dry_run:
+        return IngestResult()
+    result = app.store.ingest(papers, stamp, report.run_id, cursor=cursor)
+    src.new += len(result.new)
+    src.updated += len(result.updated)
+    report.new_work_ids.extend(result.new)
+    match_works(app, result.touched, stamp)
+    return result
+
+
+def match_works(app: App, work_ids: Sequence[int], stamp: str) -> int:
+    """Evaluate every rule on these works (new or changed) and store the results."""
+    matcher = app.matcher
+    if matcher is None or not work_ids:
+        return 0
+    results = [(work_id, matcher.match(paper)) for work_id, paper in app.store.work_papers(work_ids)]
+    app.store.save_matches(results, stamp)
+    return sum(1 for _, m in results if m.hits)

@@ -1,0 +1,417 @@
+"""The only owner of the SQLite database.
+
+Every multi-row write is one transaction. A source cursor is written in the
+same transaction as the papers it covers, so a crash can never leave a cursor
+past data that was not stored. See ``schema.py`` for the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from watcher import lifecycle
+from watcher.errors import StoreError
+from watcher.models import MatchResult, Paper, RunReport
+from watcher.store.codec import merge_rows, paper_to_row, row_to_paper
+from watcher.store.schema import migrations
+
+# Columns whose change is worth recording in `changes` (what a reader would notice).
+_TRACKED = (
+    "title",
+    "abstract",
+    "doi",
+    "pmcid",
+    "journal",
+    "pub_date",
+    "pmid_version",
+    "publication_status",
+    "citation_status",
+    "is_preprint",
+    "retracted",
+    "data",
+)
+
+
+@dataclass
+class IngestResult:
+    new: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: int = 0
+    events: list[int] = field(default_factory=list)
+
+    @property
+    def touched(self) -> list[int]:
+        return [*self.new, *self.updated]
+
+
+class Store:
+    def __init__(self, db: Database, path: Path | None = None) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating with owner-only permissions) and migrate the database."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Create the file ourselves so it is never world-readable, even briefly.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            db = Database(conn)
+            db.execute("PRAGMA busy_timeout = 30000")
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open the database {path}: {e}") from e
+        return cls(db, path)
+
+    @classmethod
+    def memory(cls) -> Store:
+        db = Database(memory=True)
+        migrations.apply(db)
+        return cls(db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = list(self.db.query(sql, params))
+        return rows[0] if rows else None
+
+    # --- papers and works ------------------------------------------------
+
+    def ingest(
+        self,
+        papers: Iterable[Paper],
+        now: str,
+        run_id: str = "",
+        cursor: tuple[str, str] | None = None,
+    ) -> IngestResult:
+        """Store a batch of records as works, in one transaction with the cursor."""
+        result = IngestResult()
+        with self.db.atomic():
+            for paper in papers:
+                self._ingest_one(paper, now, run_id, result)
+            if cursor is not None:
+                self.set_cursor(cursor[0], cursor[1], now)
+        return result
+
+    def _find_candidates(self, paper: Paper, row: dict[str, Any]) -> list[int]:
+        found: set[int] = set()
+        hit = self._one(
+            "SELECT work_id FROM sightings WHERE source = ? AND source_id = ?",
+            [paper.source, paper.source_id],
+        )
+        if hit:
+            found.add(hit["work_id"])
+        for kind in ("pmid", "doi", "pmcid"):
+            if row[kind]:
+                hit = self._one(
+                    "SELECT work_id FROM identifiers WHERE kind = ? AND value = ?", [kind, row[kind]]
+                )
+                if hit:
+                    found.add(hit["work_id"])
+        if not found and row["title_key"]:
+            for other in self.db.query(
+                "SELECT id, pmid, doi, is_preprint FROM works WHERE title_key = ?", [row["title_key"]]
+            ):
+                if _same_paper_by_title(row, other):
+                    found.add(other["id"])
+        return sorted(found)
+
+    def _ingest_one(self, paper: Paper, now: str, run_id: str, result: IngestResult) -> None:
+        row = paper_to_row(paper)
+        authoritative = paper.source == "pubmed"
+        candidates = self._find_candidates(paper, row)
+        if not candidates:
+            work_id = self._insert_work(row, paper, now, authoritative)
+            result.new.append(work_id)
+        else:
+            work_id = candidates[0]
+            for loser in candidates[1:]:
+                self._merge_works(work_id, loser)
+            old = self._one("SELECT * FROM works WHERE id = ?", [work_id])
+            assert old is not None
+            merged = merge_rows(old, row, authoritative)
+            if old["is_preprint"] and not paper.is_preprint:
+                # The journal version supersedes the preprint as what readers see.
+                merged.update(is_preprint=0, doi=row["doi"] or old["doi"])
+                for key in ("title", "journal", "journal_abbrev", "pub_date", "url"):
+                    merged[key] = row[key] or old[key]
+            events = lifecycle.detect(_before(old), paper)
+            changed = [k for k in _TRACKED if merged.get(k) != old.get(k)]
+            if changed or merged != old:
+                merged["updated_at"] = now
+                self.db.table("works").update(work_id, {k: v for k, v in merged.items() if k != "id"})
+            if changed:
+                self.db.execute(
+                    "INSERT INTO changes (work_id, run_id, at, source, fields) VALUES (?, ?, ?, ?, ?)",
+                    [work_id, run_id, now, paper.source, json.dumps(changed)],
+                )
+                result.updated.append(work_id)
+            else:
+                result.unchanged += 1
+            for kind, detail in events:
+                self._add_event(work_id, kind, detail, None, now, result)
+        for kind in ("pmid", "doi", "pmcid"):
+            if row[kind]:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO identifiers (kind, value, work_id) VALUES (?, ?, ?)",
+                    [kind, row[kind], work_id],
+                )
+        self.db.execute(
+            """INSERT INTO sightings (source, source_id, work_id, first_seen_at, last_seen_at, content_hash)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (source, source_id) DO UPDATE SET
+                 work_id = excluded.work_id, last_seen_at = excluded.last_seen_at,
+                 content_hash = excluded.content_hash""",
+            [paper.source, paper.source_id, work_id, now, now, row["content_hash"]],
+        )
+        for kind, target_pmid in lifecycle.notice_targets(paper):
+            target = self._one(
+                "SELECT work_id FROM identifiers WHERE kind = 'pmid' AND value = ?", [target_pmid]
+            )
+            if target and target["work_id"] != work_id:
+                self._add_event(target["work_id"], kind, paper.title, work_id, now, result)
+                if kind == "retracted":
+                    self.db.execute("UPDATE works SET retracted = 1 WHERE id = ?", [target["work_id"]])
+
+    def _insert_work(self, row: dict[str, Any], paper: Paper, now: str, authoritative: bool) -> int:
+        record = {
+            **row,
+            "has_pubmed": int(authoritative),
+            "first_seen_at": now,
+            "first_seen_source": paper.source,
+            "updated_at": now,
+        }
+        cur = self.db.execute(
+            # Column names come from paper_to_row, never from input.
+            f"INSERT INTO works ({', '.join(record)}) VALUES ({', '.join('?' for _ in record)})",  # noqa: S608
+            list(record.values()),
+        )
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    def _add_event(
+        self, work_id: int, kind: str, detail: str, related: int | None, now: str, result: IngestResult
+    ) -> None:
+        cur = self.db.execute(
+            """INSERT OR IGNORE INTO events (work_id, kind, detail, related_work_id, created_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            [work_id, kind, detail, related, now],
+        )
+        if cur.rowcount and cur.lastrowid:
+            result.events.append(int(cur.lastrowid))
+
+    def _merge_works(self, keep: int, lose: int) -> None:
+        """Two works turned out to be one paper: fold ``lose`` into ``keep``."""
+        kept = self._one("SELECT * FROM works WHERE id = ?", [keep])
+        gone = self._one("SELECT * FROM works WHERE id = ?", [lose])
+        if kept is None or gone is None:
+            return
+        for table, column in (
+            ("sightings", "work_id"),
+            ("identifiers", "work_id"),
+            ("matches", "work_id"),
+            ("events", "work_id"),
+            ("changes", "work_id"),
+        ):
+            self.db.execute(f"UPDATE OR IGNORE {table} SET {column} = ? WHERE {column} = ?", [keep, lose])  # noqa: S608
+            self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", [lose])  # noqa: S608
+        self.db.execute("UPDATE events SET related_work_id = ? WHERE related_work_id = ?", [keep, lose])
+        for kind in ("paper",):
+            self.db.execute(
+                "UPDATE OR IGNORE deliveries SET ref_id = ? WHERE kind = ? AND ref_id = ?", [keep, kind, lose]
+            )
+            self.db.execute("DELETE FROM deliveries WHERE kind = ? AND ref_id = ?", [kind, lose])
+            self.db.execute(
+                "UPDATE OR IGNORE digest_items SET ref_id = ? WHERE kind = ? AND ref_id = ?",
+                [keep, kind, lose],
+            )
+        merged = merge_rows(kept, gone, bool(gone["has_pubmed"]) and not kept["has_pubmed"])
+        if gone["first_seen_at"] < kept["first_seen_at"]:
+            merged.update(first_seen_at=gone["first_seen_at"], first_seen_source=gone["first_seen_source"])
+        self.db.execute("DELETE FROM works WHERE id = ?", [lose])
+        self.db.table("works").update(keep, {k: v for k, v in merged.items() if k != "id"})
+
+    def work_papers(self, work_ids: Sequence[int]) -> list[tuple[int, Paper]]:
+        out: list[tuple[int, Paper]] = []
+        for chunk_start in range(0, len(work_ids), 500):
+            chunk = list(work_ids[chunk_start : chunk_start + 500])
+            marks = ",".join("?" for _ in chunk)
+            for row in self.db.query(f"SELECT * FROM works WHERE id IN ({marks}) ORDER BY id", chunk):  # noqa: S608
+                out.append((row["id"], row_to_paper(row)))
+        return out
+
+    def all_work_ids(self) -> list[int]:
+        return [r["id"] for r in self.db.query("SELECT id FROM works ORDER BY id")]
+
+    def work_row(self, work_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM works WHERE id = ?", [work_id])
+
+    def sightings(self, work_id: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT * FROM sightings WHERE work_id = ? ORDER BY first_seen_at, source", [work_id]
+            )
+        )
+
+    def events(self, work_id: int | None = None) -> list[dict[str, Any]]:
+        if work_id is None:
+            return list(self.db.query("SELECT * FROM events ORDER BY id"))
+        return list(self.db.query("SELECT * FROM events WHERE work_id = ? ORDER BY id", [work_id]))
+
+    # --- matches ---------------------------------------------------------
+
+    def save_matches(self, results: Iterable[tuple[int, MatchResult]], now: str) -> None:
+        with self.db.atomic():
+            for work_id, match in results:
+                self.db.execute("DELETE FROM matches WHERE work_id = ?", [work_id])
+                for hit in match.hits:
+                    self.db.execute(
+                        """INSERT INTO matches (work_id, rule_id, score, in_scope, terms, clauses, spans, matched_at)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                        [
+                            work_id,
+                            hit.rule_id,
+                            hit.score,
+                            int(match.in_scope),
+                            json.dumps(list(hit.terms), ensure_ascii=False),
+                            json.dumps(list(hit.clauses), ensure_ascii=False),
+                            json.dumps(
+                                [[s.field, s.start, s.end, s.text] for s in hit.spans], ensure_ascii=False
+                            ),
+                            now,
+                        ],
+                    )
+
+    def matched_rules(self, work_id: int) -> list[str]:
+        return [
+            r["rule_id"] for r in self.db.query("SELECT rule_id FROM matches WHERE work_id = ?", [work_id])
+        ]
+
+    # --- cursors, runs, health -------------------------------------------
+
+    def get_cursor(self, source: str) -> str | None:
+        row = self._one("SELECT value FROM cursors WHERE source = ?", [source])
+        return row["value"] if row else None
+
+    def set_cursor(self, source: str, value: str, now: str) -> None:
+        self.db.execute(
+            """INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
+            [source, value, now],
+        )
+
+    def cursors(self) -> dict[str, str]:
+        return {r["source"]: r["value"] for r in self.db.query("SELECT source, value FROM cursors")}
+
+    def start_run(self, run_id: str, command: str, now: str) -> None:
+        self.db.execute(
+            "INSERT INTO runs (id, command, started_at, status) VALUES (?, ?, ?, 'running')",
+            [run_id, command, now],
+        )
+
+    def finish_run(self, report: RunReport, now: str) -> None:
+        counts = {
+            name: {"fetched": s.fetched, "new": s.new, "updated": s.updated, "errors": len(s.errors)}
+            for name, s in report.sources.items()
+        }
+        errors = [f"{name}: {e}" for name, s in report.sources.items() for e in s.errors]
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, counts = ?, errors = ? WHERE id = ?",
+            [now, "ok" if report.ok else "errors", json.dumps(counts), json.dumps(errors), report.run_id],
+        )
+
+    def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", [limit]))
+
+    def record_health(self, source: str, ok: bool, items: int, new: int, error: str | None, now: str) -> None:
+        if ok:
+            self.db.execute(
+                """INSERT INTO source_health (source, last_success_at, consecutive_failures, last_items, last_new_at)
+                   VALUES (?, ?, 0, ?, CASE WHEN ? > 0 THEN ? END)
+                   ON CONFLICT (source) DO UPDATE SET last_success_at = excluded.last_success_at,
+                     consecutive_failures = 0, last_items = excluded.last_items,
+                     last_new_at = COALESCE(excluded.last_new_at, source_health.last_new_at)""",
+                [source, now, items, new, now],
+            )
+        else:
+            self.db.execute(
+                """INSERT INTO source_health (source, last_error_at, last_error, consecutive_failures)
+                   VALUES (?, ?, ?, 1)
+                   ON CONFLICT (source) DO UPDATE SET last_error_at = excluded.last_error_at,
+                     last_error = excluded.last_error,
+                     consecutive_failures = source_health.consecutive_failures + 1""",
+                [source, now, error],
+            )
+
+    def health(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM source_health ORDER BY source"))
+
+    def set_health_alerted(self, source: str, alerted: bool) -> None:
+        self.db.execute("UPDATE source_health SET alerted = ? WHERE source = ?", [int(alerted), source])
+
+    def counts(self) -> dict[str, int]:
+        def count(sql: str) -> int:
+            row = self._one(sql)
+            return int(row["n"]) if row else 0
+
+        return {
+            "works": count("SELECT count(*) AS n FROM works"),
+            "sightings": count("SELECT count(*) AS n FROM sightings"),
+            "matched_works": count("SELECT count(DISTINCT work_id) AS n FROM matches"),
+            "in_scope_works": count("SELECT count(DISTINCT work_id) AS n FROM matches WHERE in_scope = 1"),
+            "events": count("SELECT count(*) AS n FROM events"),
+            "retracted": count("SELECT count(*) AS n FROM works WHERE retracted = 1"),
+        }
+
+    # --- feed validators -------------------------------------------------
+
+    def feed_state(self, name: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM feed_state WHERE name = ?", [name])
+
+    def save_feed_state(self, name: str, state: dict[str, Any]) -> None:
+        self.db.table("feed_state").upsert({"name": name, **state}, pk="name")
+
+    def integrity_ok(self) -> bool:
+        row = self._one("PRAGMA integrity_check")
+        return row is not None and next(iter(row.values())) == "ok"
+
+
+def _same_paper_by_title(row: dict[str, Any], other: dict[str, Any]) -> bool:
+    """A title-key match only links records whose identifiers do not contradict."""
+    if row["pmid"] and other["pmid"] and row["pmid"] != other["pmid"]:
+        return False
+    if row["doi"] and other["doi"] and row["doi"] != other["doi"]:
+        # Different DOIs are different papers, except a preprint and its journal version.
+        return bool(row["is_preprint"]) != bool(other["is_preprint"])
+    return True
+
+
+def _before(row: dict[str, Any]) -> lifecycle.Before:
+    data = json.loads(row["data"] or "{}")
+    return lifecycle.Before(
+        publication_status=row["publication_status"],
+        publication_types=tuple(data.get("publication_types", [])),
+        ref_types=tuple((c[0], c[2]) for c in data.get("comments_corrections", [])),
+        is_preprint=bool(row["is_preprint"]),
+    )
