@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from watcher import __version__
+from watcher import __version__, cli_rules
 from watcher.errors import WatcherError
 
 if TYPE_CHECKING:
@@ -77,12 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print machine-readable status")
     status.set_defaults(func=cmd_status)
 
-    import importlib
-    import importlib.util
-
-    # The rules commands live beside the rule engine; registered here so one parser knows all commands.
-    if importlib.util.find_spec("watcher.cli_rules") is not None:
-        importlib.import_module("watcher.cli_rules").register(sub, _common)
+    cli_rules.register(sub, _common)
     return parser
 
 

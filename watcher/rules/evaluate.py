@@ -1,0 +1,360 @@
+"""Every rule, compiled together, evaluated in one pass over a record.
+
+How the work is kept independent of the number of rules:
+
+1. the record's fields are normalised and indexed once (``record.view_of``);
+2. distinct leaves (field + words + truncation + proximity) are shared by all
+   rules and each is evaluated at most once per record, on demand;
+3. each rule has *trigger* words, one of which must occur somewhere in the
+   record for the rule to have any chance (for ``a AND b`` the triggers of the
+   cheaper side, for ``a OR b`` both sides'). An inverted index from trigger
+   word to rules turns the record's word set into the few candidate rules;
+   the others are never looked at.
+
+Matching follows PubMed's field meanings (see ``FIELD_STREAMS``); see
+``normalize`` for how spellings are made to agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from watcher.models import MatchResult, Paper, RuleHit, Span
+from watcher.rules.language import BinOp, Node, Term, chain, print_term
+from watcher.rules.normalize import words as normal_words
+from watcher.rules.record import RecordView, Stream, view_of
+from watcher.rules.rule import SCOPE_ID, Rule, RuleSet
+
+# Which record fields each tag searches. Untagged = title/abstract/keywords/MeSH.
+FIELD_STREAMS: dict[str | None, tuple[str, ...]] = {
+    None: ("title", "abstract", "keywords", "mesh"),
+    "tiab": ("title", "abstract", "keywords"),
+    "ti": ("title",),
+    "ab": ("abstract",),
+    "tw": ("title", "abstract", "keywords", "mesh", "pubtype"),
+    "mh": ("mesh",),
+    "mh:noexp": ("mesh",),
+    "majr": ("mesh",),
+    "pt": ("pubtype",),
+    "ta": ("journal",),
+    "au": ("author",),
+    "la": ("language",),
+}
+# How a leaf must sit in an item: anywhere, the whole item, or in a major MeSH heading.
+_FIELD_MODE = {"mh:noexp": "exact", "ta": "exact", "la": "exact", "majr": "major"}
+# Where a match counts most, for the score.
+LOCATION_WEIGHT = {"title": 1.0, "abstract": 0.8, "keywords": 0.6, "mesh": 0.6}
+OTHER_WEIGHT = 0.4
+CLAUSE_BONUS = 0.1
+MAX_CLAUSE_BONUS = 5
+EXTRA_TOPIC_BONUS = 0.5
+SCOPE_ONLY_FACTOR = 0.5
+MAX_SPANS_PER_LEAF = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    streams: tuple[str, ...]
+    words: tuple[str, ...]
+    prefix: bool  # last word is a prefix
+    proximity: int | None
+    mode: str  # "phrase" | "exact" | "major"
+
+
+def leaf_of(t: Term) -> Leaf:
+    ws = normal_words(t.text)
+    # PubMed's author search completes initials: "Smith J"[au] finds "Smith JA".
+    prefix = t.truncated or (t.field == "au" and len(ws) > 1)
+    return Leaf(FIELD_STREAMS[t.field], ws, prefix, t.proximity, _FIELD_MODE.get(t.field or "", "phrase"))
+
+
+Match = tuple[str, int, int]  # stream name, first and last token position
+
+
+def find(stream: Stream, leaf: Leaf) -> list[tuple[int, int]]:
+    """Token-position ranges in ``stream`` where ``leaf`` matches."""
+    ws = leaf.words
+    if leaf.proximity is not None:
+        return _near(stream, ws, leaf.proximity)
+    k = len(ws)
+    if k == 1:
+        if leaf.prefix:
+            found = sorted(p for w in stream.prefixed(ws[0]) for p in stream.index[w])
+        else:
+            found = stream.index.get(ws[0], [])
+        hits = [(p, p) for p in found]
+    else:
+        hits = []
+        words, segs = stream.words, stream.segment_of
+        last = ws[-1]
+        for p in stream.index.get(ws[0], ()):
+            q = p + k - 1
+            if q >= len(words) or segs[p] != segs[q]:
+                continue
+            if any(words[p + i] != ws[i] for i in range(1, k - 1)):
+                continue
+            if words[q] == last or (leaf.prefix and words[q].startswith(last)):
+                hits.append((p, q))
+    if leaf.mode == "exact":
+        hits = [(p, q) for p, q in hits if stream.item_bounds[stream.item_of[p]] == (p, q)]
+    elif leaf.mode == "major":
+        hits = [(p, q) for p, q in hits if stream.item_of[p] in stream.major_items]
+    return hits
+
+
+def _near(stream: Stream, ws: tuple[str, ...], gap: int) -> list[tuple[int, int]]:
+    """Windows holding every word of ``ws`` in one item, any order, <= ``gap`` other words."""
+    wanted = list(dict.fromkeys(ws))
+    events = sorted((p, i) for i, w in enumerate(wanted) for p in stream.index.get(w, ()))
+    if not all(w in stream.index for w in wanted):
+        return []
+    need = len(wanted)
+    counts = [0] * need
+    have = 0
+    lo = 0
+    out: list[tuple[int, int]] = []
+    for hi, (p, i) in enumerate(events):
+        counts[i] += 1
+        if counts[i] == 1:
+            have += 1
+        # shrink from the left while the window keeps every word, or spans items
+        while lo < hi and (counts[events[lo][1]] > 1 or stream.item_of[events[lo][0]] != stream.item_of[p]):
+            j = events[lo][1]
+            counts[j] -= 1
+            if counts[j] == 0:
+                have -= 1
+            lo += 1
+        if have == need:
+            start = events[lo][0]
+            if stream.item_of[start] == stream.item_of[p] and (p - start + 1) - need <= gap:
+                out.append((start, p))
+    return out
+
+
+# --- compiling rules ------------------------------------------------------------
+
+Evaluator = Callable[["_Run"], bool]
+
+
+class _Run:
+    """Leaf results for one record, computed on first use."""
+
+    __slots__ = ("found", "leaves", "matches", "memo", "spans", "view")
+
+    def __init__(self, leaves: list[Leaf], view: RecordView) -> None:
+        self.leaves = leaves
+        self.view = view
+        self.memo: list[bool | None] = [None] * len(leaves)
+        self.matches: dict[int, list[Match]] = {}
+        self.spans: dict[int, tuple[list[Span], float]] = {}
+        self.found: dict[
+            tuple[str, tuple[tuple[str, ...], bool, int | None, str]], list[tuple[int, int]]
+        ] = {}
+
+    def spans_of(self, i: int) -> tuple[list[Span], float]:
+        """Where true leaf ``i`` matched, and the weight of its best field (shared by all rules)."""
+        cached = self.spans.get(i)
+        if cached is None:
+            spans: list[Span] = []
+            best = 0.0
+            for stream_name, p, q in self.matches.get(i, [])[:MAX_SPANS_PER_LEAF]:
+                stream = self.view.streams[stream_name]
+                start, end = stream.starts[p], stream.ends[q]
+                spans.append(Span(stream_name, start, end, stream.text[start:end]))
+                best = max(best, LOCATION_WEIGHT.get(stream_name, OTHER_WEIGHT))
+            cached = self.spans[i] = (spans, best)
+        return cached
+
+    def get(self, i: int) -> bool:
+        r = self.memo[i]
+        if r is None:
+            leaf = self.leaves[i]
+            found: list[Match] = []
+            # tiab, ti, tw and untagged leaves with the same words share each field's lookup
+            key = (leaf.words, leaf.prefix, leaf.proximity, leaf.mode)
+            for name in leaf.streams:
+                ranges = self.found.get((name, key))
+                if ranges is None:
+                    ranges = self.found[name, key] = find(self.view.streams[name], leaf)
+                found.extend((name, p, q) for p, q in ranges)
+            r = bool(found)
+            self.memo[i] = r
+            if r:
+                self.matches[i] = found
+        return r
+
+
+# The rule's tree over leaf ids, for explaining a match: a leaf id, or (op, operands).
+Explain = int | tuple[str, tuple["Explain", ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: Rule
+    test: Evaluator
+    explain: Explain
+    # leaf id -> the rule's own spelling of it (the first term that maps to the leaf)
+    labels: dict[int, str]
+
+
+class Matcher:
+    """All rules of a RuleSet, compiled for one-pass matching."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self._leaf_ids: dict[Leaf, int] = {}
+        self._leaves: list[Leaf] = []
+        self._term_leaf: dict[Term, int] = {}
+        self._compiled: list[_Compiled] = []
+        self._by_word: dict[str, list[int]] = {}
+        self._by_prefix: dict[str, list[int]] = {}
+        for rule in ruleset.rules:
+            node: Node = rule.query if rule.exclude is None else BinOp("NOT", rule.query, rule.exclude)
+            n = len(self._compiled)
+            labels: dict[int, str] = {}
+            explain = self._explain_tree(node, labels)
+            self._compiled.append(_Compiled(rule, self._compile(node), explain, labels))
+            exact, prefixes = self._trigger(rule.query)
+            for w in exact:
+                self._by_word.setdefault(w, []).append(n)
+            for p in prefixes:
+                self._by_prefix.setdefault(p, []).append(n)
+        self._scope = next((i for i, c in enumerate(self._compiled) if c.rule.is_scope), None)
+        self._needed = frozenset(s for leaf in self._leaves for s in leaf.streams)
+
+    @property
+    def leaf_count(self) -> int:
+        return len(self._leaves)
+
+    def _leaf(self, t: Term) -> int:
+        leaf = leaf_of(t)
+        i = self._leaf_ids.get(leaf)
+        if i is None:
+            i = self._leaf_ids[leaf] = len(self._leaves)
+            self._leaves.append(leaf)
+        self._term_leaf[t] = i
+        return i
+
+    def _explain_tree(self, node: Node, labels: dict[int, str]) -> Explain:
+        if isinstance(node, Term):
+            i = self._leaf(node)
+            labels.setdefault(i, print_term(node))
+            return i
+        if node.op == "NOT":
+            return ("NOT", (self._explain_tree(node.left, labels), self._explain_tree(node.right, labels)))
+        return (node.op, tuple(self._explain_tree(n, labels) for n in chain(node, node.op)))
+
+    def _compile(self, node: Node) -> Evaluator:
+        if isinstance(node, Term):
+            i = self._leaf(node)
+            return lambda run: run.get(i)
+        if node.op == "NOT":
+            keep, drop = self._compile(node.left), self._compile(node.right)
+            return lambda run: keep(run) and not drop(run)
+        parts = [self._compile(n) for n in chain(node, node.op)]
+        if node.op == "AND":
+            return lambda run: all(p(run) for p in parts)
+        return lambda run: any(p(run) for p in parts)
+
+    def _trigger(self, node: Node) -> tuple[frozenset[str], frozenset[str]]:
+        """Words (exact, prefixes) one of which the record must contain for ``node`` to hold."""
+        if isinstance(node, Term):
+            leaf = leaf_of(node)
+            if len(leaf.words) == 1 and leaf.prefix:
+                return frozenset(), frozenset(leaf.words)
+            return frozenset(leaf.words[:1]), frozenset()
+        if node.op == "NOT":
+            return self._trigger(node.left)
+        options = [self._trigger(n) for n in chain(node, node.op)]
+        if node.op == "OR":
+            return frozenset().union(*(o[0] for o in options)), frozenset().union(*(o[1] for o in options))
+        # AND: any one side is necessary; take the one with fewest (prefixes cost more)
+        return min(options, key=lambda o: len(o[0]) + 4 * len(o[1]))
+
+    def _candidates(self, view: RecordView) -> set[int]:
+        found: set[int] = set()
+        by_word = self._by_word
+        for w in view.all_words:
+            rules = by_word.get(w)
+            if rules:
+                found.update(rules)
+        for prefix, rules in self._by_prefix.items():
+            if view.has_prefix(prefix):
+                found.update(rules)
+        return found
+
+    def match(self, paper: Paper) -> MatchResult:
+        view = view_of(paper, self._needed)
+        run = _Run(self._leaves, view)
+        candidates = self._candidates(view)
+        in_scope = (
+            self._scope is not None and self._scope in candidates and self._compiled[self._scope].test(run)
+        )
+        matched: list[_Compiled] = []
+        for n in sorted(candidates):
+            c = self._compiled[n]
+            if c.rule.is_scope:
+                if in_scope:
+                    matched.append(c)
+                continue
+            if c.rule.gated and not in_scope:
+                continue
+            if c.test(run):
+                matched.append(c)
+        hits = tuple(self._hit(c, run) for c in matched)
+        return MatchResult(in_scope=in_scope, hits=hits, score=_overall(hits))
+
+    def fired_clauses(self, rule_id: str, paper: Paper) -> tuple[str, ...]:
+        """The rule's query terms that are true for ``paper``, whether or not the rule matched."""
+        c = next(c for c in self._compiled if c.rule.id == rule_id)
+        run = _Run(self._leaves, view_of(paper, self._needed))
+        query_leaves = [self._term_leaf[t] for t in _all_terms(c.rule.query)]
+        return tuple(c.labels[i] for i in dict.fromkeys(query_leaves) if run.get(i))
+
+    def _hit(self, c: _Compiled, run: _Run) -> RuleHit:
+        # one clause per distinct leaf: CAR-T[tiab] and "CAR T"[tiab] are the same search
+        fired = list(dict.fromkeys(_contributing(c.explain, run)))
+        clauses = tuple(c.labels[i] for i in fired)
+        spans: dict[tuple[str, int, int], Span] = {}
+        best = 0.0
+        for i in fired:
+            leaf_spans, weight = run.spans_of(i)
+            best = max(best, weight)
+            for span in leaf_spans:
+                spans.setdefault((span.field, span.start, span.end), span)
+        ordered = sorted(spans.values(), key=lambda s: (_FIELD_ORDER.get(s.field, 9), s.start))
+        score = c.rule.priority * best + CLAUSE_BONUS * min(len(clauses), MAX_CLAUSE_BONUS)
+        return RuleHit(c.rule.id, round(score, 3), clauses, tuple(ordered))
+
+
+_FIELD_ORDER = {"title": 0, "abstract": 1, "keywords": 2, "mesh": 3}
+
+
+def _all_terms(node: Node) -> list[Term]:
+    if isinstance(node, Term):
+        return [node]
+    return _all_terms(node.left) + _all_terms(node.right)
+
+
+def _contributing(tree: Explain, run: _Run) -> list[int]:
+    """Leaves that were true and helped ``tree`` be true (empty when it is false)."""
+    if isinstance(tree, int):
+        return [tree] if run.get(tree) else []
+    op, operands = tree
+    if op == "NOT":
+        left = _contributing(operands[0], run)
+        return left if left and not _contributing(operands[1], run) else []
+    parts = [_contributing(t, run) for t in operands]
+    if op == "AND" and not all(parts):
+        return []
+    return [i for part in parts for i in part]
+
+
+def _overall(hits: tuple[RuleHit, ...]) -> float:
+    """Best topic score, plus a little for each further topic; scope alone counts half."""
+    topics = [h.score for h in hits if h.rule_id != SCOPE_ID]
+    if topics:
+        return round(max(topics) + EXTRA_TOPIC_BONUS * (len(topics) - 1), 3)
+    scope = [h.score for h in hits if h.rule_id == SCOPE_ID]
+    return round(scope[0] * SCOPE_ONLY_FACTOR, 3) if scope else 0.0
