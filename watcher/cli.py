@@ -63,10 +63,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--dry-run", action="store_true", help="fetch and report, but write nothing")
     run.add_argument("--json", action="store_true", help="print the run report as JSON")
+    run.add_argument("--no-deliver", action="store_true", help="poll and store, but send no digest")
+    run.add_argument(
+        "--rematch",
+        action="store_true",
+        help="re-evaluate every stored paper against the current rules first",
+    )
     run.add_argument(
         "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for another run to finish"
     )
     run.set_defaults(func=cmd_run)
+
+    digest = sub.add_parser(
+        "digest",
+        help="preview or send the pending digests",
+        description="Show exactly what each sink would receive (--preview), or send what is pending (--send).",
+    )
+    _common(digest)
+    mode = digest.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--preview", action="store_true", help="print what would be sent; send and mark nothing"
+    )
+    mode.add_argument("--send", action="store_true", help="send what is pending to every configured sink")
+    digest.add_argument(
+        "--sink", action="append", metavar="NAME", help="only this sink (console, email, slack:CHANNEL)"
+    )
+    digest.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait for another run's lock"
+    )
+    digest.set_defaults(func=cmd_digest)
 
     status = sub.add_parser(
         "status",
@@ -122,6 +147,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         _ = app.matcher  # a broken rule set stops the run before anything is fetched
         with run_lock(app.settings.state.path, wait=args.wait):
+            rematch = None
+            if args.rematch and not args.dry_run:
+                from watcher.pipeline import rematch_all
+
+                rematch = rematch_all(app, datetime.now(UTC))
             progress, finish = _progress(enabled=args.since is not None and not args.json)
             try:
                 report = run_once(
@@ -135,13 +165,86 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             finally:
                 finish()
+            deliveries = []
+            if not args.dry_run and not args.no_deliver:
+                from rich.console import Console
+
+                from watcher.delivery import deliver
+
+                # With --json, stdout carries only the JSON report.
+                console = Console(stderr=args.json, highlight=False)
+                deliveries = deliver(app, datetime.now(UTC), console=console)
             if args.json:
-                print(json.dumps(_report_json(report), indent=2))
+                data = _report_json(report)
+                data["deliveries"] = [_delivery_json(d) for d in deliveries]
+                if rematch is not None:
+                    data["rematch"] = rematch
+                print(json.dumps(data, indent=2))
             else:
-                _print_report(app, report)
+                if rematch is not None:
+                    _print_rematch(rematch)
+                _print_report(app, report, delivered=bool(deliveries))
+                _print_deliveries(deliveries)
     finally:
         app.close()
-    return 0 if report.ok else 1
+    ok = report.ok and not any(d.status == "failed" for d in deliveries)
+    return 0 if ok else 1
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from watcher.delivery import deliver
+    from watcher.lock import run_lock
+
+    app = _app(args)
+    try:
+        if args.preview:
+            # A preview writes nothing, so it needs no lock.
+            results = deliver(app, datetime.now(UTC), only=args.sink, preview=True)
+            for r in results:
+                print(f"=== {r.sink}: {r.papers} paper(s), {r.followups} follow-up(s) ===")
+                print(r.preview)
+            return 0
+        with run_lock(app.settings.state.path, wait=args.wait):
+            results = deliver(app, datetime.now(UTC), only=args.sink, console=Console(highlight=False))
+        _print_deliveries(results)
+    finally:
+        app.close()
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _delivery_json(d: Any) -> dict[str, Any]:
+    return {
+        "sink": d.sink,
+        "status": d.status,
+        "papers": d.papers,
+        "followups": d.followups,
+        "resolved_pending": d.resolved,
+        "external_id": d.external_id,
+        "error": d.error,
+    }
+
+
+def _print_deliveries(results: Sequence[Any]) -> None:
+    for r in results:
+        if r.status == "sent":
+            print(f"delivered to {r.sink}: {r.papers} paper(s), {r.followups} follow-up(s) [{r.external_id}]")
+        elif r.status == "failed":
+            print(f"watcher: delivery to {r.sink} failed (it will be retried): {r.error}", file=sys.stderr)
+        elif r.resolved:
+            print(f"{r.sink}: resolved {r.resolved} pending digest(s)")
+
+
+def _print_rematch(rematch: dict[str, Any]) -> None:
+    print(
+        f"rematched {rematch['works']} stored paper(s): "
+        f"{len(rematch['gained'])} new match(es), {len(rematch['lost'])} lost"
+    )
+    for item in rematch["gained"][:50]:
+        print(f"  + {item['rule']}: {item['title']}")
+    for item in rematch["lost"][:50]:
+        print(f"  - {item['rule']}: {item['title']}")
 
 
 def _progress(enabled: bool) -> tuple[Any, Callable[[], None]]:
@@ -183,10 +286,11 @@ def _report_json(report: RunReport) -> dict[str, Any]:
     }
 
 
-def _print_report(app: App, report: RunReport) -> None:
+def _print_report(app: App, report: RunReport, delivered: bool) -> None:
     from watcher.report import print_new_papers, print_run_summary
 
-    if not report.dry_run:
+    # With rules, the digest shows what is new; without them, list the raw new records.
+    if not report.dry_run and not (delivered and app.matcher is not None):
         print_new_papers(app, report)
     print_run_summary(report)
 

@@ -55,6 +55,11 @@ class SlackState:
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Set when a message is stored; while `hold` is set, the reply waits for it to clear,
+    # so a test can kill the client after Slack accepted a post but before it heard back.
+    posted: threading.Event = field(default_factory=threading.Event)
+    hold: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 def _is_true(value: Any) -> bool:
@@ -194,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "unfurl_media": args.get("unfurl_media"),
             }
             posted.append(message)
+        state.posted.set()
+        if state.hold.is_set():
+            state.released.wait(timeout=60)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts, "text": message["text"]}}
 
     def _history(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +254,7 @@ class SlackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -256,6 +265,15 @@ class SlackServer:
         """Answer the next ``n`` requests with this failure instead of handling them."""
         with self.state.lock:
             self.state.faults.extend(Fault(status, error, retry_after) for _ in range(n))
+
+    def hold_replies(self) -> None:
+        """Store posts but do not answer them until ``release()``."""
+        self.state.released.clear()
+        self.state.hold.set()
+
+    def release(self) -> None:
+        self.state.hold.clear()
+        self.state.released.set()
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
         with self.state.lock:

@@ -12,6 +12,7 @@ without a valid Message-ID. The password is only handed to ``login()``.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -36,7 +37,14 @@ def _unsubscribe_headers(value: str) -> tuple[str, bool]:
     return header, any(t.lower().startswith("https://") for t in targets)
 
 
-def build_message(digest: Digest, settings: EmailSettings) -> EmailMessage:
+def message_id(digest_key: str, domain: str) -> str:
+    """Derived from the digest key, so a digest re-sent after a crash carries the same Message-ID
+    and mail clients that de-duplicate on it show it once."""
+    local = re.sub(r"[^A-Za-z0-9.-]", ".", digest_key).strip(".") or "digest"
+    return f"<{local}@{domain}>"
+
+
+def build_message(digest: Digest, settings: EmailSettings, digest_key: str | None = None) -> EmailMessage:
     """The complete message: text part first, then HTML, with every header a provider checks."""
     content = render_email(digest, unsubscribe=settings.list_unsubscribe)
     domain = parseaddr(settings.from_)[1].rpartition("@")[2] or "localhost"
@@ -45,7 +53,7 @@ def build_message(digest: Digest, settings: EmailSettings) -> EmailMessage:
     msg["To"] = ", ".join(settings.to)
     msg["Subject"] = content.subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=domain)
+    msg["Message-ID"] = message_id(digest_key, domain) if digest_key else make_msgid(domain=domain)
     if settings.list_unsubscribe:
         header, one_click = _unsubscribe_headers(settings.list_unsubscribe)
         msg["List-Unsubscribe"] = header
@@ -98,7 +106,7 @@ class EmailSink:
     def send(self, digest: Digest, digest_key: str) -> str:
         """Send the digest to every ``email.to`` address; returns the Message-ID."""
         s = self.settings
-        msg = build_message(digest, s)
+        msg = build_message(digest, s, digest_key)
         where = f"{s.host}:{s.port}"
         try:
             with self.smtp_factory(s.host, s.port, s.timeout, self.ssl_context) as smtp:

@@ -17,6 +17,7 @@ naming the channel and Slack's error code. The token never appears in errors.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -246,6 +247,8 @@ class SlackSink:
 
     def send_digest(self, digest: Digest, digest_key: str) -> SlackDelivery:
         """Post every part (the first to the channel, the rest in its thread), then follow-ups."""
+        if not digest.sections and digest.followups and all(f.thread for f in digest.followups):
+            return self._send_followups_only(digest, digest_key)
         messages = render_slack(digest, digest_key, self.max_papers)
         delivery: SlackDelivery | None = None
         for message in messages:
@@ -273,6 +276,31 @@ class SlackSink:
                     delivery.errors.append(str(again))
                     continue
             delivery.followup_ts[followup.work.work_id] = ts
+        return delivery
+
+    def _send_followups_only(self, digest: Digest, digest_key: str) -> SlackDelivery:
+        """No new papers: each follow-up goes straight into its paper's thread, no empty digest.
+
+        The first reply carries the digest's metadata marker; retractions are
+        broadcast, so they are visible to find_sent in the channel history too.
+        """
+        delivery: SlackDelivery | None = None
+        n = len(digest.followups)
+        for i, followup in enumerate(digest.followups, start=1):
+            assert followup.thread is not None
+            channel, thread_ts = followup.thread
+            marker = {
+                "event_type": DIGEST_EVENT,
+                "event_payload": {"digest_key": digest_key, "part": i, "parts": n},
+            }
+            message = dataclasses.replace(render_slack_followup(followup), metadata=marker)
+            broadcast = followup.event.kind == "retracted"
+            ts = str(self._post(channel, message, thread_ts=thread_ts, broadcast=broadcast)["ts"])
+            if delivery is None:
+                delivery = SlackDelivery(channel=channel, ts=ts)
+            delivery.parts.append(ts)
+            delivery.followup_ts[followup.event.work_id] = ts
+        assert delivery is not None
         return delivery
 
     def post_followup(self, followup: FollowUp, channel: str, thread_ts: str) -> str:

@@ -22,6 +22,7 @@ from watcher import lifecycle
 from watcher.errors import StoreError
 from watcher.models import MatchResult, Paper, RunReport
 from watcher.store.codec import merge_rows, paper_to_row, row_to_paper
+from watcher.store.ledger import Ledger
 from watcher.store.schema import migrations
 
 # Columns whose change is worth recording in `changes` (what a reader would notice).
@@ -53,7 +54,7 @@ class IngestResult:
         return [*self.new, *self.updated]
 
 
-class Store:
+class Store(Ledger):
     def __init__(self, db: Database, path: Path | None = None) -> None:
         self.db = db
         self.path = path
@@ -96,6 +97,22 @@ class Store:
         rows = list(self.db.query(sql, params))
         return rows[0] if rows else None
 
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """First column of the first row; the ingest hot path avoids building dicts."""
+        row = self.db.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def _work(self, work_id: int) -> dict[str, Any] | None:
+        cur = self.db.conn.execute("SELECT * FROM works WHERE id = ?", [work_id])
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def _update_work(self, work_id: int, values: dict[str, Any]) -> None:
+        columns = [k for k in values if k != "id"]
+        # Column names come from the works row itself, never from input.
+        sql = f"UPDATE works SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"  # noqa: S608
+        self.db.conn.execute(sql, [values[c] for c in columns] + [work_id])
+
     # --- papers and works ------------------------------------------------
 
     def ingest(
@@ -104,40 +121,44 @@ class Store:
         now: str,
         run_id: str = "",
         cursor: tuple[str, str] | None = None,
+        feed_state: tuple[str, dict[str, Any]] | None = None,
     ) -> IngestResult:
-        """Store a batch of records as works, in one transaction with the cursor."""
+        """Store a batch of records as works, in one transaction with the cursor or feed validators."""
         result = IngestResult()
         with self.db.atomic():
             for paper in papers:
                 self._ingest_one(paper, now, run_id, result)
             if cursor is not None:
                 self.set_cursor(cursor[0], cursor[1], now)
+            if feed_state is not None:
+                self.save_feed_state(*feed_state)
         return result
 
     def _find_candidates(self, paper: Paper, row: dict[str, Any]) -> list[int]:
         found: set[int] = set()
-        hit = self._one(
+        hit = self._scalar(
             "SELECT work_id FROM sightings WHERE source = ? AND source_id = ?",
             [paper.source, paper.source_id],
         )
-        if hit:
-            found.add(hit["work_id"])
+        if hit is not None:
+            found.add(hit)
         for kind in ("pmid", "doi", "pmcid"):
             if row[kind]:
-                hit = self._one(
+                hit = self._scalar(
                     "SELECT work_id FROM identifiers WHERE kind = ? AND value = ?", [kind, row[kind]]
                 )
-                if hit:
-                    found.add(hit["work_id"])
+                if hit is not None:
+                    found.add(hit)
         if not found and row["title_key"]:
-            for other in self.db.query(
+            for work_id, pmid, doi, is_preprint in self.db.conn.execute(
                 "SELECT id, pmid, doi, is_preprint FROM works WHERE title_key = ?", [row["title_key"]]
             ):
-                if _same_paper_by_title(row, other):
-                    found.add(other["id"])
+                if _same_paper_by_title(row, {"pmid": pmid, "doi": doi, "is_preprint": is_preprint}):
+                    found.add(work_id)
         return sorted(found)
 
     def _ingest_one(self, paper: Paper, now: str, run_id: str, result: IngestResult) -> None:
+        conn = self.db.conn
         row = paper_to_row(paper)
         authoritative = paper.source == "pubmed"
         candidates = self._find_candidates(paper, row)
@@ -148,7 +169,7 @@ class Store:
             work_id = candidates[0]
             for loser in candidates[1:]:
                 self._merge_works(work_id, loser)
-            old = self._one("SELECT * FROM works WHERE id = ?", [work_id])
+            old = self._work(work_id)
             assert old is not None
             merged = merge_rows(old, row, authoritative)
             if old["is_preprint"] and not paper.is_preprint:
@@ -160,9 +181,9 @@ class Store:
             changed = [k for k in _TRACKED if merged.get(k) != old.get(k)]
             if changed or merged != old:
                 merged["updated_at"] = now
-                self.db.table("works").update(work_id, {k: v for k, v in merged.items() if k != "id"})
+                self._update_work(work_id, merged)
             if changed:
-                self.db.execute(
+                conn.execute(
                     "INSERT INTO changes (work_id, run_id, at, source, fields) VALUES (?, ?, ?, ?, ?)",
                     [work_id, run_id, now, paper.source, json.dumps(changed)],
                 )
@@ -173,11 +194,11 @@ class Store:
                 self._add_event(work_id, kind, detail, None, now, result)
         for kind in ("pmid", "doi", "pmcid"):
             if row[kind]:
-                self.db.execute(
+                conn.execute(
                     "INSERT OR IGNORE INTO identifiers (kind, value, work_id) VALUES (?, ?, ?)",
                     [kind, row[kind], work_id],
                 )
-        self.db.execute(
+        conn.execute(
             """INSERT INTO sightings (source, source_id, work_id, first_seen_at, last_seen_at, content_hash)
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (source, source_id) DO UPDATE SET
@@ -186,13 +207,13 @@ class Store:
             [paper.source, paper.source_id, work_id, now, now, row["content_hash"]],
         )
         for kind, target_pmid in lifecycle.notice_targets(paper):
-            target = self._one(
+            target = self._scalar(
                 "SELECT work_id FROM identifiers WHERE kind = 'pmid' AND value = ?", [target_pmid]
             )
-            if target and target["work_id"] != work_id:
-                self._add_event(target["work_id"], kind, paper.title, work_id, now, result)
+            if target is not None and target != work_id:
+                self._add_event(target, kind, paper.title, work_id, now, result)
                 if kind == "retracted":
-                    self.db.execute("UPDATE works SET retracted = 1 WHERE id = ?", [target["work_id"]])
+                    conn.execute("UPDATE works SET retracted = 1 WHERE id = ?", [target])
 
     def _insert_work(self, row: dict[str, Any], paper: Paper, now: str, authoritative: bool) -> int:
         record = {
@@ -223,8 +244,8 @@ class Store:
 
     def _merge_works(self, keep: int, lose: int) -> None:
         """Two works turned out to be one paper: fold ``lose`` into ``keep``."""
-        kept = self._one("SELECT * FROM works WHERE id = ?", [keep])
-        gone = self._one("SELECT * FROM works WHERE id = ?", [lose])
+        kept = self._work(keep)
+        gone = self._work(lose)
         if kept is None or gone is None:
             return
         for table, column in (
@@ -250,7 +271,7 @@ class Store:
         if gone["first_seen_at"] < kept["first_seen_at"]:
             merged.update(first_seen_at=gone["first_seen_at"], first_seen_source=gone["first_seen_source"])
         self.db.execute("DELETE FROM works WHERE id = ?", [lose])
-        self.db.table("works").update(keep, {k: v for k, v in merged.items() if k != "id"})
+        self._update_work(keep, merged)
 
     def work_papers(self, work_ids: Sequence[int]) -> list[tuple[int, Paper]]:
         out: list[tuple[int, Paper]] = []

@@ -119,4 +119,6 @@ def merge_rows(old: dict[str, Any], new: dict[str, Any], authoritative: bool) ->
                 merged[key] = new[key]
     if authoritative:
         merged["has_pubmed"] = 1
+    # A retraction learnt from a notice stays, even if the paper's own record does not say so yet.
+    merged["retracted"] = max(old.get("retracted") or 0, new.get("retracted") or 0)
     return merged
