@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from watcher.rules.evaluate import Matcher
     from watcher.rules.ruleset import RuleSet
+    from watcher.sources.feeds import FeedFetcher
     from watcher.sources.pubmed import PubMedClient
     from watcher.store import Store
 
@@ -51,6 +52,21 @@ class App:
         from watcher.sources.pubmed import PubMedClient
 
         return PubMedClient(self.settings.pubmed, self.http)
+
+    @cached_property
+    def feeds_http(self) -> httpx.Client:
+        from watcher.sources.http import make_client
+
+        client = make_client(timeout=self.settings.feed_options.timeout, follow_redirects=True)
+        self._closers.append(client)
+        return client
+
+    @cached_property
+    def feed_fetcher(self) -> FeedFetcher:
+        """One per process, so the per-host spacing covers every feed on a host."""
+        from watcher.sources.feeds import FeedFetcher
+
+        return FeedFetcher(self.settings.feed_options, self.http_client or self.feeds_http)
 
     @cached_property
     def ruleset(self) -> RuleSet | None:

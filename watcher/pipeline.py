@@ -53,6 +53,9 @@ def run_once(
         store.start_run(run_id, "run", iso(now))
     if app.settings.pubmed.enabled:
         poll_pubmed(app, now, report, since, until, dry_run, progress)
+    if since is None:
+        # A backfill is a PubMed date range; feeds only ever show their latest items.
+        poll_feeds(app, now, report, dry_run)
     report.finished_at = iso(datetime.now(now.tzinfo))
     if not dry_run:
         store.finish_run(report, report.finished_at)
@@ -188,6 +191,65 @@ def _store(
     return result
 
 
+def poll_feeds(app: App, now: datetime, report: RunReport, dry_run: bool) -> None:
+    """Each feed on its own: a broken feed is an entry in the report, the others go on."""
+    from watcher.sources.feeds import FeedState
+
+    store = app.store
+    stamp = iso(now)
+    for feed in app.settings.feeds:
+        if not feed.enabled:
+            continue
+        name = f"feed:{feed.name}"
+        src = report.source(name)
+        row = store.feed_state(feed.name)
+        state = None
+        if row and row.get("configured_url") == feed.url:
+            state = FeedState(
+                url=row["url"],
+                etag=row["etag"],
+                last_modified=row["last_modified"],
+                disabled=bool(row["disabled"]),
+                disabled_reason=row["disabled_reason"],
+            )
+        if state and state.disabled:
+            src.warnings.append(f"disabled: {state.disabled_reason or 'the server said the feed is gone'}")
+            continue
+        fetch = app.feed_fetcher.fetch(feed, state)
+        src.warnings.extend(fetch.warnings)
+        saved = {
+            "url": fetch.new_state.url,
+            "etag": fetch.new_state.etag,
+            "last_modified": fetch.new_state.last_modified,
+            "disabled": int(fetch.new_state.disabled),
+            "disabled_reason": fetch.new_state.disabled_reason,
+            "configured_url": feed.url,
+        }
+        if fetch.status == "error":
+            src.errors.append(fetch.error or "failed")
+            if not dry_run:
+                store.record_health(name, False, 0, 0, fetch.error, stamp)
+            continue
+        if fetch.status == "gone":
+            message = f"{feed.url} answered 410 Gone; the feed is disabled until its URL is changed"
+            src.errors.append(message)
+            log.warning("feed %s: %s", feed.name, message)
+            if not dry_run:
+                store.save_feed_state(feed.name, saved)
+                store.record_health(name, False, 0, 0, message, stamp)
+            continue
+        src.fetched += len(fetch.papers)
+        if dry_run:
+            continue
+        # Validators are saved in the same transaction as the items they cover.
+        result = store.ingest(fetch.papers, stamp, report.run_id, feed_state=(feed.name, saved))
+        src.new += len(result.new)
+        src.updated += len(result.updated)
+        report.new_work_ids.extend(result.new)
+        match_works(app, result.touched, stamp)
+        store.record_health(name, True, len(fetch.papers), len(result.new), None, stamp)
+
+
 def match_works(app: App, work_ids: Sequence[int], stamp: str) -> int:
     """Evaluate every rule on these works (new or changed) and store the results."""
     matcher = app.matcher
@@ -196,3 +258,31 @@ def match_works(app: App, work_ids: Sequence[int], stamp: str) -> int:
     results = [(work_id, matcher.match(paper)) for work_id, paper in app.store.work_papers(work_ids)]
     app.store.save_matches(results, stamp)
     return sum(1 for _, m in results if m.hits)
+
+
+def rematch_all(app: App, now: datetime) -> dict[str, object]:
+    """Re-evaluate every stored work against the current rules; report what was gained and lost.
+
+    Deliveries are keyed by work, so a paper already sent is not sent again;
+    a paper that newly matches goes out in the next digest.
+    """
+    store = app.store
+    matcher = app.matcher
+    gained: list[dict[str, object]] = []
+    lost: list[dict[str, object]] = []
+    ids = store.all_work_ids()
+    if matcher is None:
+        return {"works": len(ids), "gained": gained, "lost": lost}
+    stamp = iso(now)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        results = []
+        for work_id, paper in store.work_papers(chunk):
+            before = set(store.matched_rules(work_id))
+            match = matcher.match(paper)
+            after = set(match.rule_ids)
+            gained += [{"work_id": work_id, "rule": r, "title": paper.title} for r in sorted(after - before)]
+            lost += [{"work_id": work_id, "rule": r, "title": paper.title} for r in sorted(before - after)]
+            results.append((work_id, match))
+        store.save_matches(results, stamp)
+    return {"works": len(ids), "gained": gained, "lost": lost}

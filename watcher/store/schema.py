@@ -200,3 +200,9 @@ def _initial(db: Database) -> None:
         )
         """
     )
+
+
+@migrations(name="002_feed_state_configured_url")
+def _feed_state_configured_url(db: Database) -> None:
+    # Validators belong to the URL the operator configured; editing it resets them.
+    db.execute("ALTER TABLE feed_state ADD COLUMN configured_url TEXT")
