@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.set_defaults(func=cmd_digest)
 
+    serve = sub.add_parser(
+        "serve",
+        help="run the schedule: poll, send digests, alert on broken sources (stop with SIGTERM)",
+        description="Poll and deliver on the cron schedule in [schedule]; "
+        "SIGTERM or Ctrl-C stops after the job in progress has finished.",
+    )
+    _common(serve)
+    serve.set_defaults(func=cmd_serve)
+
     status = sub.add_parser(
         "status",
         help="show sources, cursors, paper counts and recent runs",
@@ -293,6 +302,16 @@ def _print_report(app: App, report: RunReport, delivered: bool) -> None:
     if not report.dry_run and not (delivered and app.matcher is not None):
         print_new_papers(app, report)
     print_run_summary(report)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from watcher.scheduler import serve
+
+    app = _app(args)
+    settings = app.settings
+    _ = app.matcher  # refuse to start with a broken rule set
+    app.close()
+    return serve(settings)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -368,12 +368,14 @@ class Store(Ledger):
     def record_health(self, source: str, ok: bool, items: int, new: int, error: str | None, now: str) -> None:
         if ok:
             self.db.execute(
-                """INSERT INTO source_health (source, last_success_at, consecutive_failures, last_items, last_new_at)
-                   VALUES (?, ?, 0, ?, CASE WHEN ? > 0 THEN ? END)
+                """INSERT INTO source_health
+                     (source, last_success_at, first_success_at, consecutive_failures, last_items, last_new_at)
+                   VALUES (?, ?, ?, 0, ?, CASE WHEN ? > 0 THEN ? END)
                    ON CONFLICT (source) DO UPDATE SET last_success_at = excluded.last_success_at,
+                     first_success_at = COALESCE(source_health.first_success_at, excluded.first_success_at),
                      consecutive_failures = 0, last_items = excluded.last_items,
                      last_new_at = COALESCE(excluded.last_new_at, source_health.last_new_at)""",
-                [source, now, items, new, now],
+                [source, now, now, items, new, now],
             )
         else:
             self.db.execute(
@@ -384,6 +386,16 @@ class Store(Ledger):
                      consecutive_failures = source_health.consecutive_failures + 1""",
                 [source, now, error],
             )
+
+    def job_last_run(self, job: str) -> str | None:
+        return self._scalar("SELECT last_run_at FROM job_runs WHERE job = ?", [job])  # type: ignore[no-any-return]
+
+    def record_job_run(self, job: str, now: str) -> None:
+        self.db.execute(
+            """INSERT INTO job_runs (job, last_run_at) VALUES (?, ?)
+               ON CONFLICT (job) DO UPDATE SET last_run_at = excluded.last_run_at""",
+            [job, now],
+        )
 
     def health(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM source_health ORDER BY source"))

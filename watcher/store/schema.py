@@ -206,3 +206,11 @@ def _initial(db: Database) -> None:
 def _feed_state_configured_url(db: Database) -> None:
     # Validators belong to the URL the operator configured; editing it resets them.
     db.execute("ALTER TABLE feed_state ADD COLUMN configured_url TEXT")
+
+
+@migrations(name="003_job_runs_and_first_success")
+def _job_runs(db: Database) -> None:
+    # When each scheduled job last ran, so a digest missed during downtime is sent once on restart.
+    db.execute("CREATE TABLE job_runs (job TEXT PRIMARY KEY, last_run_at TEXT NOT NULL)")
+    # A source that never had a new item is "silent" only after this long.
+    db.execute("ALTER TABLE source_health ADD COLUMN first_success_at TEXT")
