@@ -183,6 +183,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # With --json, stdout carries only the JSON report.
                 console = Console(stderr=args.json, highlight=False)
                 deliveries = deliver(app, datetime.now(UTC), console=console)
+            if not args.dry_run:
+                from watcher.health import send_alerts, transitions
+
+                h = app.settings.health
+                send_alerts(
+                    app,
+                    transitions(app.store.health(), h.failure_threshold, h.silent_days, datetime.now(UTC)),
+                )
             if args.json:
                 data = _report_json(report)
                 data["deliveries"] = [_delivery_json(d) for d in deliveries]
