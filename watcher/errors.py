@@ -5,6 +5,7 @@
      +-- RuleError         malformed rule file or query               (exit 2)
      +-- SourceError       an upstream failed after retries
      |    +-- ParseError   a response body could not be parsed
+     |         +-- TruncatedXMLError  the body stopped early (retry the request)
      +-- StoreError        the database cannot be opened or migrated
      +-- DeliveryError     a sink failed after retries
      +-- LockBusy          another run holds the lock                 (exit 75)
@@ -34,6 +35,10 @@ class SourceError(WatcherError):
 
 class ParseError(SourceError):
     pass
+
+
+class TruncatedXMLError(ParseError):
+    """The body ended before the document did; every complete record before it was yielded."""
 
 
 class StoreError(WatcherError):

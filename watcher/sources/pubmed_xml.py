@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, Protocol
 
 from lxml import etree
 
-from watcher.errors import ParseError
+from watcher.errors import ParseError, TruncatedXMLError
 from watcher.models import DeletedCitation, ParsedItem, RecordError
 from watcher.sources.pubmed_xml_fields import RecordProblem, book_article, citation, deleted
 
@@ -62,10 +62,6 @@ _SAFE_PARSER_OPTIONS: dict[str, Any] = {
 # root, which is ill-formed but not a cut-off download.
 _XML_ERR_DOCUMENT_END = 5
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class TruncatedXMLError(ParseError):
-    """The body ended before the PubmedArticleSet was closed (cut-off download)."""
 
 
 def iter_pubmed_xml(source: bytes | BinaryIO | str | os.PathLike[str]) -> Iterator[ParsedItem]:
