@@ -11,11 +11,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from watcher.app import App
 from watcher.errors import SourceError
 from watcher.models import DeletedCitation, Paper, RecordError, RunReport, SourceReport
 from watcher.store import IngestResult
+
+if TYPE_CHECKING:
+    from watcher.sources.pubmed import FetchBatch, Window
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -110,6 +114,13 @@ def poll_pubmed(
         return
     for window in windows:
         label = f"{window.start.isoformat()}..{window.end.isoformat()}"
+        if window.capped:
+            msg = (
+                f"{window.count} records were created on {window.start} alone; PubMed lists only the first "
+                "9,999 for one query, so narrow the query or the rules to fetch the rest"
+            )
+            log.warning(msg)
+            src.warnings.append(msg)
         # A backfill of old dates must not drag the cursor backwards or jump it ahead of a regular poll.
         advance = not failed and (since is None or (cursor is not None and window.end.isoformat() > cursor))
         new_cursor = (PUBMED, window.end.isoformat()) if advance else None
@@ -127,7 +138,7 @@ def poll_pubmed(
 
 def _fetch_window(
     app: App,
-    window: object,
+    window: Window,
     label: str,
     stamp: str,
     report: RunReport,
@@ -136,11 +147,11 @@ def _fetch_window(
     cursor: tuple[str, str] | None,
     progress: ProgressFn | None,
 ) -> None:
-    pmids: Sequence[str] = getattr(window, "pmids", ())
+    pmids: Sequence[str] = window.pmids
     total = len(pmids)
     done = 0
     pending: list[Paper] | None = None
-    for batch in app.pubmed.fetch(pmids):
+    for batch in app.pubmed.fetch(pmids, window=window):
         papers = _papers_of(batch, src)
         done += len(papers)
         if progress:
@@ -152,10 +163,9 @@ def _fetch_window(
     _store(app, pending or [], stamp, report, src, dry_run, cursor)
 
 
-def _papers_of(batch: object, src: SourceReport) -> list[Paper]:
-    items = getattr(batch, "items", batch)
+def _papers_of(batch: FetchBatch, src: SourceReport) -> list[Paper]:
     papers: list[Paper] = []
-    for item in items:  # type: ignore[attr-defined]
+    for item in batch.items:
         if isinstance(item, Paper):
             papers.append(item)
         elif isinstance(item, RecordError):
@@ -164,7 +174,7 @@ def _papers_of(batch: object, src: SourceReport) -> list[Paper]:
             src.warnings.append(msg)
         elif isinstance(item, DeletedCitation):
             log.info("PubMed deleted PMIDs %s", ", ".join(item.pmids))
-    for pmid in getattr(batch, "missing", ()):
+    for pmid in batch.missing:
         msg = f"PMID {pmid} was requested but PubMed did not return it (deleted or withdrawn?)"
         log.warning(msg)
         src.warnings.append(msg)
