@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -153,11 +152,11 @@ def _app(args: argparse.Namespace) -> App:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from watcher.lock import run_lock
-    from watcher.logs import set_run_id
+    from watcher.logs import new_run_id, set_run_id
     from watcher.pipeline import run_once
 
     app = _app(args)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     set_run_id(run_id)
     try:
         _ = app.matcher  # a broken rule set stops the run before anything is fetched

@@ -23,9 +23,18 @@ _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 _SLACK_TOKEN = re.compile(r"xox[abpr]-[A-Za-z0-9-]+")
 
 
+def new_run_id() -> str:
+    """Sortable and unique: 20261120T081500-3f9a1c."""
+    return time.strftime("%Y%m%dT%H%M%S-", time.gmtime()) + os.urandom(3).hex()
+
+
 def set_run_id(run_id: str) -> None:
     global _RUN_ID
     _RUN_ID = run_id
+
+
+def current_run_id() -> str:
+    return _RUN_ID
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -108,7 +108,8 @@ def serve(settings: Settings) -> int:
         log.info("%s was due while watcher was down; sending it after the first poll", job_id)
     # One start-up job: poll at once, then any digest missed during downtime, in that
     # order, so the catch-up digest includes what the poll just found.
-    scheduler.add_job(jobs.startup, args=(settings, [d.split(":", 1)[1] for d in due]), id="startup")
+    kinds = [job_id.split(":", 1)[1] for job_id in due]
+    scheduler.add_job(jobs.startup, args=(settings, kinds), id="startup")
 
     stop = threading.Event()
 

@@ -100,10 +100,10 @@ def _backoff(attempt: int) -> float:
     return min(30.0, 2.0**attempt) * random.uniform(0.5, 1.0)
 
 
-class _ServerErrorHandler(ServerErrorRetryHandler):
-    def __init__(self, sleep: Sleep, max_retry_count: int) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._sleep = sleep
+class _Backoff:
+    """Exponential backoff with jitter between attempts, sleeping through the injected ``sleep``."""
+
+    _sleep: Sleep
 
     def prepare_for_next_attempt(
         self,
@@ -118,22 +118,16 @@ class _ServerErrorHandler(ServerErrorRetryHandler):
         state.increment_current_attempt()
 
 
-class _ConnectionErrorHandler(ConnectionErrorRetryHandler):
+class _ServerErrorHandler(_Backoff, ServerErrorRetryHandler):
     def __init__(self, sleep: Sleep, max_retry_count: int) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self._sleep = sleep
 
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        self._sleep(_backoff(state.current_attempt))
-        state.increment_current_attempt()
+
+class _ConnectionErrorHandler(_Backoff, ConnectionErrorRetryHandler):
+    def __init__(self, sleep: Sleep, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._sleep = sleep
 
 
 def retry_handlers(sleep: Sleep) -> list[RetryHandler]:
