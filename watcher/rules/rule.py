@@ -8,7 +8,7 @@ from pathlib import Path
 
 from watcher.errors import RuleError
 from watcher.rules.language import Node
-from watcher.rules.pubmed_query import parenthesise, with_exclude
+from watcher.rules.pubmed_query import parenthesise, to_pubmed, with_exclude
 
 SCOPE_ID = "scope"
 # E-utilities accept long GET terms, but PubMed's own search box stops near here
@@ -95,8 +95,13 @@ class RuleSet:
         return f"{parenthesise(scope.own_pubmed_term())} AND {parenthesise(rule.own_pubmed_term())}"
 
     def pubmed_term(self) -> str:
-        """The union the poller fetches: scope OR every stand-alone rule."""
-        parts = [r.own_pubmed_term() for r in self.rules if not r.gated]
+        """The union the poller fetches: scope OR every stand-alone rule.
+
+        Excludes are left out on purpose: PubMed returns a slight superset and
+        every record is still matched locally with its excludes, so nothing
+        is lost and the term stays short enough for PubMed.
+        """
+        parts = [to_pubmed(r.query) for r in self.rules if not r.gated]
         term = " OR ".join(parenthesise(p) for p in parts) if len(parts) > 1 else "".join(parts)
         if len(term) > PUBMED_TERM_WARN_CHARS:
             log.warning(
