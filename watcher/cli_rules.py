@@ -11,14 +11,15 @@ import argparse
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from watcher.errors import RuleError, WatcherError
-from watcher.models import MatchResult, Paper
+
+if TYPE_CHECKING:
+    # rich and the models load only when a rules command runs, so `watcher --help` starts fast
+    from rich.console import Console
+
+    from watcher.models import MatchResult, Paper
 
 Common = Callable[[argparse.ArgumentParser], None]
 
@@ -85,6 +86,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], co
 
 
 def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -95,11 +98,15 @@ def _rules_dir(args: argparse.Namespace) -> Path:
 
 
 def _fail(err: WatcherError) -> int:
+    from rich.text import Text
+
     _console(stderr=True).print(Text(f"watcher: error: {err}", style="red"))
     return err.exit_code
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     from watcher.rules.ruleset import check_ruleset
 
     try:
@@ -117,6 +124,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     from watcher.rules.ruleset import load_ruleset, run_examples
 
     try:
@@ -152,6 +161,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def _read_records(path: Path, errors: list[str]) -> Iterator[Paper]:
     """Papers from PubMed XML or JSON lines; bad JSON lines become messages in ``errors``."""
+    from watcher.models import Paper
     from watcher.rules.records import paper_from_json
 
     name = path.name.lower()
@@ -201,6 +211,9 @@ def _why(result: MatchResult) -> dict[str, list[str]]:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
     from watcher.rules.evaluate import Matcher
     from watcher.rules.ruleset import load_ruleset
 
@@ -245,6 +258,9 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
     from watcher.rules.evaluate import Matcher
     from watcher.rules.evaluation import DEFAULT_IN_SCOPE, score_rules
     from watcher.rules.ruleset import load_ruleset

@@ -36,8 +36,11 @@ def normalize_pmcid(raw: str | None) -> str | None:
 
 def fold_text(text: str) -> str:
     """Lowercase ASCII words only: accents, punctuation and markup differences vanish."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if isinstance(text, str) and text.isascii():
+        ascii_only = text  # NFKD leaves ASCII alone; most titles take this path
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _NON_WORD.sub(" ", ascii_only.lower()).strip()
 
 

@@ -2,8 +2,11 @@
 
 ``make_repeated_pubmed`` grows the 195-record benchmark base
 (fixtures/bench/pubmed_current_195.xml.gz) into one PubmedArticleSet of any
-size. Each copy of a record gets a fresh PMID, so a store sees inserts rather
-than updates; everything else in the record is kept byte for byte.
+size. Each copy of a record gets a fresh PMID, and copies after the first
+also a fresh DOI (``.c<copy>`` appended, in the ArticleIdList and the
+ELocationID) and a fresh PMCID: the store merges records that share a DOI or
+PMCID into one work, so without them it would measure merges, not inserts.
+Everything else in the record is kept byte for byte.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ _RECORD = re.compile(rb"<(PubmedArticle|PubmedBookArticle)\b[^>]*>.*?</\1>", re.
 # The record's own PMID is the first PMID element in it (MedlineCitation/PMID
 # or BookDocument/PMID); later ones belong to CommentsCorrections.
 _OWN_PMID = re.compile(rb"<PMID\b([^>]*)>\s*(\d+)\s*</PMID>")
+# The record's own identifiers are its first ArticleIdList (PubmedData's, or
+# the BookDocument's); later ones belong to cited references.
+_OWN_ID_LIST = re.compile(rb"<ArticleIdList>.*?</ArticleIdList>", re.DOTALL)
+_ID_DOI = re.compile(rb'(<ArticleId IdType="doi">)([^<]+)(</ArticleId>)')
+_ID_PMC = re.compile(rb'(<ArticleId IdType="pmc">)([^<]+)(</ArticleId>)')
+_ELOCATION_DOI = re.compile(rb'(<ELocationID EIdType="doi"[^>]*>)([^<]+)(</ELocationID>)')
+# New PMCIDs, like new PMIDs, lie above every real one.
+FIRST_NEW_PMCID = 900_000_000
 
 
 def _split(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
@@ -51,9 +62,25 @@ def _renumbered(record: bytes, new_pmid: int) -> bytes:
     )
 
 
+def _reidentified(record: bytes, copy: int, serial: int) -> bytes:
+    """Copy number ``copy`` of a record: DOIs get ``.c<copy>``, the PMCID a new number."""
+    if copy == 0:
+        return record
+    suffix = b".c" + str(copy).encode()
+    pmcid = b"PMC" + str(FIRST_NEW_PMCID + serial).encode()
+    record = _ELOCATION_DOI.sub(lambda m: m.group(1) + m.group(2) + suffix + m.group(3), record)
+    own = _OWN_ID_LIST.search(record)
+    if own is None:
+        return record
+    ids = _ID_DOI.sub(lambda m: m.group(1) + m.group(2) + suffix + m.group(3), own.group(0))
+    ids = _ID_PMC.sub(lambda m: m.group(1) + pmcid + m.group(3), ids)
+    return record[: own.start()] + ids + record[own.end() :]
+
+
 def _copies(records: list[bytes], n_records: int) -> Iterator[bytes]:
     for i in range(n_records):
-        yield _renumbered(records[i % len(records)], FIRST_NEW_PMID + i)
+        copy, n = divmod(i, len(records))
+        yield _reidentified(_renumbered(records[n], FIRST_NEW_PMID + i), copy, i)
 
 
 def make_repeated_pubmed(base: Path, n_records: int, out: Path) -> Path:

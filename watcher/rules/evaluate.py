@@ -222,6 +222,7 @@ class Matcher:
                 self._by_prefix.setdefault(p, []).append(n)
         self._scope = next((i for i, c in enumerate(self._compiled) if c.rule.is_scope), None)
         self._needed = frozenset(s for leaf in self._leaves for s in leaf.streams)
+        self._trigger_words = frozenset(self._by_word)
 
     @property
     def leaf_count(self) -> int:
@@ -275,10 +276,9 @@ class Matcher:
     def _candidates(self, view: RecordView) -> set[int]:
         found: set[int] = set()
         by_word = self._by_word
-        for w in view.all_words:
-            rules = by_word.get(w)
-            if rules:
-                found.update(rules)
+        # a set intersection in C, then only the record's trigger words in Python
+        for w in self._trigger_words.intersection(view.all_words):
+            found.update(by_word[w])
         for prefix, rules in self._by_prefix.items():
             if view.has_prefix(prefix):
                 found.update(rules)

@@ -21,10 +21,12 @@ not match "... pre-B. All patients ...".
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 GREEK_NAMES = {
     "α": "alpha",
@@ -57,12 +59,16 @@ GREEK_NAMES = {
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 # A segment break: sentence punctuation followed by space, or any bracket.
-_BREAK = re.compile(r"[.,;:!?](?:\s|$)|[()\[\]{}<>]")
+# Sentence punctuation right before a token counts too (it ends the gap).
+_BREAK = re.compile(r"[.,;:!?](?=\s|[^\W_]|\Z)|[()\[\]{}<>]")
 # Spelled Greek names commonly glued to a neighbour in biomedical text.
 _GLUED_NAMES = "alpha|beta|gamma|delta|kappa|lambda"
-# "kappaB" (name + one capital), "TNFalpha" / "IFNgamma" (capitals + name).
-_GLUED_AFTER = re.compile(rf"^((?i:{_GLUED_NAMES}))([A-Z])$")
-_GLUED_BEFORE = re.compile(rf"^([A-Z]{{2,6}})({_GLUED_NAMES})$")
+# A whole letter run that is "kappaB" (name + one capital) or "TNFalpha" /
+# "IFNgamma" (capitals + name); the named group ends where it is cut in two.
+_GLUED = re.compile(
+    rf"(?<![^\W\d_])(?:(?P<name>(?i:{_GLUED_NAMES}))[A-Z]|(?P<caps>[A-Z]{{2,6}})(?:{_GLUED_NAMES}))(?![^\W\d_])"
+)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 @lru_cache(maxsize=4096)
@@ -89,11 +95,19 @@ def fold(text: str) -> tuple[str, list[int] | None]:
         return text, None
     out: list[str] = []
     index: list[int] = []
-    for i, ch in enumerate(text):
-        rep = ch if ord(ch) < 128 else _fold_char(ch)
+    pos = 0
+    # Only the non-ASCII characters need a look; the ASCII runs between them are copied.
+    for m in _NON_ASCII.finditer(text):
+        i = m.start()
+        if i > pos:
+            out.append(text[pos:i])
+            index.extend(range(pos, i))
+        rep = _fold_char(text[i])
         out.append(rep)
         index.extend([i] * len(rep))
-    index.append(len(text))
+        pos = i + 1
+    out.append(text[pos:])
+    index.extend(range(pos, len(text) + 1))
     return "".join(out), index
 
 
@@ -109,48 +123,84 @@ class Tokens:
 
 
 def tokenize(text: str) -> Tokens:
+    # Whole-text regex passes and list comprehensions instead of a loop per
+    # token: abstracts are hundreds of tokens, and this runs on every field of
+    # every record polled.
     folded, index = fold(text)
+    spans = [m.span() for m in _TOKEN.finditer(folded)]
+    if not spans:
+        return Tokens((), (), (), ())
+    glued = {m.start(): m.end("name") if m.group("name") else m.end("caps") for m in _GLUED.finditer(folded)}
+    if glued:
+        spans = _split_glued(spans, glued, folded)
+    if folded.isascii():
+        lower = folded.lower()
+        words = tuple([lower[s:e] for s, e in spans])
+    else:
+        words = tuple([folded[s:e].lower() for s, e in spans])
+    first = [s for s, _ in spans]
+    n = len(spans)
+    marks = [0] * n
+    for m in _BREAK.finditer(folded):
+        # the token after the break starts a new segment (a break before the first token is no break)
+        t = bisect.bisect_left(first, m.start())
+        if 0 < t < n:
+            marks[t] = 1
+    segments = tuple(accumulate(marks)) if any(marks) else tuple(marks)
+    if index is None:
+        return Tokens(words, tuple(first), tuple([e for _, e in spans]), segments)
+    return Tokens(
+        words, tuple([index[s] for s in first]), tuple([index[e - 1] + 1 for _, e in spans]), segments
+    )
+
+
+def words_and_segments(text: str) -> tuple[list[str], list[int]]:
+    """The words of ``tokenize(text)`` and their segments, without offsets.
+
+    What matching needs for every record; offsets are only needed for the few
+    records that match, to highlight them. Splitting at segment breaks first
+    lets the regex engine find the words of each segment in one call.
+    """
+    folded, _ = fold(text)
+    ascii_text = folded.isascii()
+    lowered = folded.lower()
+    # Glued Greek names need the full tokenizer; a substring test rules them out for most texts.
+    if _has_glued_name(lowered) and _GLUED.search(folded):
+        toks = tokenize(text)
+        return list(toks.words), list(toks.segments)
+    lower = lowered if ascii_text else folded
     words: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
     segments: list[int] = []
-    segment = 0
-    prev_end = 0
-    for m in _TOKEN.finditer(folded):
-        s, e = m.span()
-        if words and _BREAK.search(folded, prev_end, s):
+    segment = -1
+    for piece in _BREAK.split(lower):
+        found = _TOKEN.findall(piece)
+        if found:
             segment += 1
-        prev_end = e
-        raw = m.group()
-        if len(raw) < 5 or not (_GLUED_AFTER.match(raw) or _GLUED_BEFORE.match(raw)):
-            words.append(raw.lower())
-            if index is None:
-                starts.append(s)
-                ends.append(e)
-            else:
-                starts.append(index[s])
-                ends.append(index[e - 1] + 1)
-            segments.append(segment)
-            continue
-        for word, ps, pe in _split_glued(raw, s):
-            words.append(word.lower())
-            if index is None:
-                starts.append(ps)
-                ends.append(pe)
-            else:
-                starts.append(index[ps])
-                ends.append(index[pe - 1] + 1)
-            segments.append(segment)
-    return Tokens(tuple(words), tuple(starts), tuple(ends), tuple(segments))
+            words += found if ascii_text else [w.lower() for w in found]
+            segments += [segment] * len(found)
+    return words, segments
 
 
-def _split_glued(raw: str, start: int) -> list[tuple[str, int, int]]:
-    if len(raw) > 4 and raw.isascii():
-        m = _GLUED_AFTER.match(raw) or _GLUED_BEFORE.match(raw)
-        if m:
-            cut = m.end(1)
-            return [(raw[:cut], start, start + cut), (raw[cut:], start + cut, start + len(raw))]
-    return [(raw, start, start + len(raw))]
+def _has_glued_name(lowered: str) -> bool:
+    return (
+        "alpha" in lowered
+        or "beta" in lowered
+        or "gamma" in lowered
+        or "delta" in lowered
+        or "kappa" in lowered
+        or "lambda" in lowered
+    )
+
+
+def _split_glued(spans: list[tuple[int, int]], cuts: dict[int, int], folded: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        cut = cuts.get(s)
+        if cut is not None and folded[s:e].isascii():
+            out += [(s, cut), (cut, e)]
+        else:
+            out.append((s, e))
+    return out
 
 
 def words(text: str) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from watcher.models import Paper
-from watcher.rules.normalize import tokenize
+from watcher.rules.normalize import tokenize, words_and_segments
 
 ITEM_SEPARATOR = "; "
 # MARC language codes PubMed uses -> names, so [la] accepts either.
@@ -45,19 +45,55 @@ LANGUAGE_NAMES = {
 
 @dataclass(slots=True)
 class Stream:
+    """A field's words for matching; offsets and the word index are built on first use.
+
+    Most records polled match no rule, so they never pay for offsets, and a
+    record only pays for the index of the fields its candidate rules search.
+    """
+
     name: str
-    text: str
+    items: list[str]
     words: list[str]
-    starts: list[int]
-    ends: list[int]
     item_of: list[int]
     segment_of: list[int]
     # first and last token position of each item (-1, -1 for an item without words)
     item_bounds: list[tuple[int, int]]
     # items marked "major" (MeSH), by item number
     major_items: frozenset[int]
-    index: dict[str, list[int]]
+    _index: dict[str, list[int]] | None = field(default=None)
+    _offsets: tuple[list[int], list[int]] | None = field(default=None)
     _sorted: list[str] | None = field(default=None)
+
+    @property
+    def text(self) -> str:
+        return ITEM_SEPARATOR.join(self.items)
+
+    @property
+    def index(self) -> dict[str, list[int]]:
+        """Word -> its token positions."""
+        if self._index is None:
+            index: dict[str, list[int]] = {}
+            for pos, w in enumerate(self.words):
+                index.setdefault(w, []).append(pos)
+            self._index = index
+        return self._index
+
+    @property
+    def starts(self) -> list[int]:
+        """Each token's start offset in ``text``."""
+        return self._spans()[0]
+
+    @property
+    def ends(self) -> list[int]:
+        return self._spans()[1]
+
+    def _spans(self) -> tuple[list[int], list[int]]:
+        if self._offsets is None:
+            toks = tokenize(self.text)
+            # the same tokenizer, so the same words in the same order
+            assert list(toks.words) == self.words
+            self._offsets = (list(toks.starts), list(toks.ends))
+        return self._offsets
 
     def prefixed(self, prefix: str) -> list[str]:
         """Distinct words starting with ``prefix``."""
@@ -73,39 +109,20 @@ class Stream:
 
 def build_stream(name: str, items: list[str], major: frozenset[int] = frozenset()) -> Stream:
     words: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
     item_of: list[int] = []
     segment_of: list[int] = []
     bounds: list[tuple[int, int]] = []
-    offset = 0
     segment_base = 0
     for n, item in enumerate(items):
-        toks = tokenize(item)
+        item_words, segments = words_and_segments(item)
         first = len(words)
-        words.extend(toks.words)
-        starts.extend(s + offset for s in toks.starts)
-        ends.extend(e + offset for e in toks.ends)
-        item_of.extend([n] * len(toks.words))
-        segment_of.extend(seg + segment_base for seg in toks.segments)
-        bounds.append((first, len(words) - 1) if toks.words else (-1, -1))
-        segment_base += (toks.segments[-1] + 1) if toks.segments else 0
-        offset += len(item) + len(ITEM_SEPARATOR)
-    index: dict[str, list[int]] = {}
-    for pos, w in enumerate(words):
-        index.setdefault(w, []).append(pos)
-    return Stream(
-        name,
-        ITEM_SEPARATOR.join(items),
-        words,
-        starts,
-        ends,
-        item_of,
-        segment_of,
-        bounds,
-        major,
-        index,
-    )
+        words += item_words
+        item_of += [n] * len(item_words)
+        if segments:
+            segment_of += [seg + segment_base for seg in segments] if segment_base else segments
+            segment_base += segments[-1] + 1
+        bounds.append((first, len(words) - 1) if item_words else (-1, -1))
+    return Stream(name, items, words, item_of, segment_of, bounds, major)
 
 
 @dataclass(slots=True)
@@ -158,5 +175,5 @@ def view_of(paper: Paper, needed: frozenset[str] | None = None) -> RecordView:
         streams.append(build_stream("language", languages))
     all_words: set[str] = set()
     for s in streams:
-        all_words.update(s.index)
+        all_words.update(s.words)
     return RecordView({s.name: s for s in streams}, all_words)

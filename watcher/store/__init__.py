@@ -135,23 +135,21 @@ class Store(Ledger):
         return result
 
     def _find_candidates(self, paper: Paper, row: dict[str, Any]) -> list[int]:
-        found: set[int] = set()
-        hit = self._scalar(
-            "SELECT work_id FROM sightings WHERE source = ? AND source_id = ?",
-            [paper.source, paper.source_id],
-        )
-        if hit is not None:
-            found.add(hit)
+        # One query for the sighting and every identifier: this runs once per record polled.
+        sql = ["SELECT work_id FROM sightings WHERE source = ? AND source_id = ?"]
+        params: list[Any] = [paper.source, paper.source_id]
         for kind in ("pmid", "doi", "pmcid"):
             if row[kind]:
-                hit = self._scalar(
-                    "SELECT work_id FROM identifiers WHERE kind = ? AND value = ?", [kind, row[kind]]
-                )
-                if hit is not None:
-                    found.add(hit)
+                sql.append("SELECT work_id FROM identifiers WHERE kind = ? AND value = ?")
+                params += [kind, row[kind]]
+        found = {r[0] for r in self.db.conn.execute(" UNION ALL ".join(sql), params)}
         if not found and row["title_key"]:
+            # A work whose PMID differs is another paper (see _same_paper_by_title);
+            # the SQL leaves it out so a common title does not cost a row per paper.
             for work_id, pmid, doi, is_preprint in self.db.conn.execute(
-                "SELECT id, pmid, doi, is_preprint FROM works WHERE title_key = ?", [row["title_key"]]
+                """SELECT id, pmid, doi, is_preprint FROM works
+                   WHERE title_key = ? AND (pmid IS NULL OR pmid = '' OR ? IS NULL OR pmid = ?)""",
+                [row["title_key"], row["pmid"] or None, row["pmid"]],
             ):
                 if _same_paper_by_title(row, {"pmid": pmid, "doi": doi, "is_preprint": is_preprint}):
                     found.add(work_id)
@@ -192,12 +190,9 @@ class Store(Ledger):
                 result.unchanged += 1
             for kind, detail in events:
                 self._add_event(work_id, kind, detail, None, now, result)
-        for kind in ("pmid", "doi", "pmcid"):
-            if row[kind]:
-                conn.execute(
-                    "INSERT OR IGNORE INTO identifiers (kind, value, work_id) VALUES (?, ?, ?)",
-                    [kind, row[kind], work_id],
-                )
+        ids = [(kind, row[kind], work_id) for kind in ("pmid", "doi", "pmcid") if row[kind]]
+        if ids:
+            conn.executemany("INSERT OR IGNORE INTO identifiers (kind, value, work_id) VALUES (?, ?, ?)", ids)
         conn.execute(
             """INSERT INTO sightings (source, source_id, work_id, first_seen_at, last_seen_at, content_hash)
                VALUES (?, ?, ?, ?, ?, ?)
@@ -223,7 +218,7 @@ class Store(Ledger):
             "first_seen_source": paper.source,
             "updated_at": now,
         }
-        cur = self.db.execute(
+        cur = self.db.conn.execute(
             # Column names come from paper_to_row, never from input.
             f"INSERT INTO works ({', '.join(record)}) VALUES ({', '.join('?' for _ in record)})",  # noqa: S608
             list(record.values()),
