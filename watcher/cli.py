@@ -328,15 +328,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from watcher.config import load_settings
     from watcher.report import print_status, status_data
+    from watcher.store import Store
 
-    app = _app(args)
+    # Reading only: no App, no migrations, no sqlite-utils; a missing database stays missing.
+    settings = load_settings(args.config)
+    for warning in settings.warnings:
+        print(f"watcher: warning: {warning}", file=sys.stderr)
+    store = Store.open_readonly(settings.state.path)
     try:
-        data = status_data(app)
-        if args.json:
-            print(json.dumps(data, indent=2))
-        else:
-            print_status(data)
+        data = status_data(settings, store)
     finally:
-        app.close()
+        if store is not None:
+            store.close()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print_status(data)
     return 0

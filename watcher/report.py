@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from watcher.config import Settings
 
-from watcher.app import App
-from watcher.models import RunReport
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from watcher.app import App
+    from watcher.models import RunReport
+    from watcher.store import Store
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     # Paper text may contain rich markup look-alikes ("[bold]"); never interpret it.
     return Console(highlight=False, soft_wrap=False)
 
 
 def print_run_summary(report: RunReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console = _console()
     table = Table(title=f"Run {report.run_id}" + (" (dry run: nothing written)" if report.dry_run else ""))
     for column in ("source", "fetched", "new", "updated", "errors"):
@@ -37,6 +44,8 @@ def print_run_summary(report: RunReport) -> None:
 
 def print_new_papers(app: App, report: RunReport) -> None:
     """The new papers of this run, in-scope ones first, as a short readable list."""
+    from rich.text import Text
+
     console = _console()
     if not report.new_work_ids:
         console.print("No new papers.")
@@ -70,13 +79,13 @@ def print_new_papers(app: App, report: RunReport) -> None:
         console.print(line)
 
 
-def status_data(app: App) -> dict[str, Any]:
-    store = app.store
-    health = {h["source"]: h for h in store.health()}
-    cursors = store.cursors()
+def status_data(settings: Settings, store: Store | None) -> dict[str, Any]:
+    """What `watcher status` shows; ``store`` is None before the first run created the database."""
+    health = {h["source"]: h for h in store.health()} if store else {}
+    cursors = store.cursors() if store else {}
     sources: dict[str, Any] = {}
-    names = ["pubmed"] if app.settings.pubmed.enabled else []
-    names += [f"feed:{f.name}" for f in app.settings.feeds if f.enabled]
+    names = ["pubmed"] if settings.pubmed.enabled else []
+    names += [f"feed:{f.name}" for f in settings.feeds if f.enabled]
     for name in sorted(set(names) | set(health) | set(cursors)):
         h = health.get(name, {})
         sources[name] = {
@@ -89,7 +98,8 @@ def status_data(app: App) -> dict[str, Any]:
             "last_new_at": h.get("last_new_at"),
             "state": _state(h),
         }
-    counts = store.counts()
+    empty = {"works": 0, "sightings": 0, "matched_works": 0, "in_scope_works": 0, "events": 0, "retracted": 0}
+    counts = store.counts() if store else empty
     runs = [
         {
             "id": r["id"],
@@ -99,10 +109,10 @@ def status_data(app: App) -> dict[str, Any]:
             "counts": json.loads(r["counts"]),
             "errors": json.loads(r["errors"]),
         }
-        for r in store.recent_runs(5)
+        for r in (store.recent_runs(5) if store else [])
     ]
     return {
-        "database": str(app.settings.state.path),
+        "database": str(settings.state.path),
         "papers": counts["works"],
         "works": counts["works"],
         "counts": counts,
@@ -120,6 +130,9 @@ def _state(h: dict[str, Any]) -> str:
 
 
 def print_status(data: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console = _console()
     console.print(f"Database: {data['database']}")
     c = data["counts"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from dataclasses import replace
 from pathlib import Path
@@ -227,3 +228,29 @@ def test_health_counts_consecutive_failures_and_resets_on_success(store: Store) 
 def test_integrity_check_passes(store: Store) -> None:
     store.ingest([pubmed(str(i)) for i in range(1, 50)], T0)
     assert store.integrity_ok()
+
+
+def test_schema_migration_count_matches_the_read_only_check() -> None:
+    from watcher.store import SCHEMA_MIGRATIONS
+    from watcher.store.schema import migrations
+
+    assert len(migrations.pending(Store.memory().db)) == 0
+    assert len(migrations._migrations) == SCHEMA_MIGRATIONS
+
+
+def test_read_only_open_sees_the_data_and_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    s = Store.open(path)
+    s.ingest([pubmed("1")], T0, cursor=("pubmed", "2025-01-01"))
+    s.close()
+    ro = Store.open_readonly(path)
+    assert ro is not None
+    assert ro.counts()["works"] == 1 and ro.cursors() == {"pubmed": "2025-01-01"}
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        ro.db.conn.execute("DELETE FROM works")
+    ro.close()
+
+
+def test_read_only_open_of_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    assert Store.open_readonly(tmp_path / "absent.db") is None
+    assert not (tmp_path / "absent.db").exists()

@@ -14,16 +14,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from watcher import lifecycle
 from watcher.errors import StoreError
 from watcher.models import MatchResult, Paper, RunReport
 from watcher.store.codec import merge_rows, paper_to_row, row_to_paper
 from watcher.store.ledger import Ledger
-from watcher.store.schema import migrations
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+# How many migrations schema.py defines; a read-only open needs a database that has them all.
+SCHEMA_MIGRATIONS = 3
 
 # Columns whose change is worth recording in `changes` (what a reader would notice).
 _TRACKED = (
@@ -67,6 +70,10 @@ class Store(Ledger):
             if not path.exists():
                 # Create the file ourselves so it is never world-readable, even briefly.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            from sqlite_utils import Database
+
+            from watcher.store.schema import migrations
+
             conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
             db = Database(conn)
             db.execute("PRAGMA busy_timeout = 30000")
@@ -80,7 +87,32 @@ class Store(Ledger):
         return cls(db, path)
 
     @classmethod
+    def open_readonly(cls, path: Path) -> Store | None:
+        """For commands that only read (watcher status): plain sqlite3, no migrations, no writes.
+
+        Returns None when there is no database yet. A database from an older
+        version is opened (and migrated) the normal way instead.
+        """
+        if not path.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            applied = conn.execute(
+                "SELECT count(*) FROM _sqlite_migrations WHERE migration_set = 'watcher'"
+            ).fetchone()[0]
+        except sqlite3.Error:
+            return cls.open(path)
+        if applied < SCHEMA_MIGRATIONS:
+            conn.close()
+            return cls.open(path)
+        return cls(_ReadOnly(conn), path)  # type: ignore[arg-type]
+
+    @classmethod
     def memory(cls) -> Store:
+        from sqlite_utils import Database
+
+        from watcher.store.schema import migrations
+
         db = Database(memory=True)
         migrations.apply(db)
         return cls(db)
@@ -443,3 +475,23 @@ def _before(row: dict[str, Any]) -> lifecycle.Before:
         ref_types=tuple((c[0], c[2]) for c in data.get("comments_corrections", [])),
         is_preprint=bool(row["is_preprint"]),
     )
+
+
+class _ReadOnly:
+    """The slice of sqlite-utils' Database that read-only queries use, over plain sqlite3.
+
+    Importing sqlite-utils (and, when installed, numpy through it) costs more
+    than the whole of `watcher status`; reading needs none of it.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
+
+    def close(self) -> None:
+        self.conn.close()

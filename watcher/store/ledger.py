@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 # Notices are announced as follow-ups on the work they name, not as papers.
 NOTICE_TYPES = ("Retraction of Publication", "Published Erratum", "Expression of Concern")
