@@ -262,16 +262,23 @@ class Matcher:
         """Words (exact, prefixes) one of which the record must contain for ``node`` to hold."""
         if isinstance(node, Term):
             leaf = leaf_of(node)
-            if len(leaf.words) == 1 and leaf.prefix:
-                return frozenset(), frozenset(leaf.words)
-            return frozenset(leaf.words[:1]), frozenset()
+            ws = leaf.words
+            if not ws:
+                return frozenset(), frozenset()
+            # Every word of a phrase is necessary: the longest is the rarest in practice
+            # ("B-cell" -> "cell", not "b"). A truncated last word counts as a prefix.
+            exact = ws[:-1] if leaf.prefix else ws
+            best = max(exact, key=_rarity) if exact else ""
+            if leaf.prefix and len(ws[-1]) > len(best):
+                return frozenset(), frozenset(ws[-1:])
+            return frozenset([best]), frozenset()
         if node.op == "NOT":
             return self._trigger(node.left)
         options = [self._trigger(n) for n in chain(node, node.op)]
         if node.op == "OR":
             return frozenset().union(*(o[0] for o in options)), frozenset().union(*(o[1] for o in options))
-        # AND: any one side is necessary; take the one with fewest (prefixes cost more)
-        return min(options, key=lambda o: len(o[0]) + 4 * len(o[1]))
+        # AND: any one side is necessary; take the one least likely to occur by chance.
+        return min(options, key=_trigger_cost)
 
     def _candidates(self, view: RecordView) -> set[int]:
         found: set[int] = set()
@@ -329,6 +336,28 @@ class Matcher:
 
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "keywords": 2, "mesh": 3}
+
+
+# Words too common in biomedical text to be a good trigger for the phrase they are part of.
+_COMMON = frozenset(
+    ["cell", "cells", "therapy", "therapies", "treatment", "patients", "patient", "study", "clinical", "targeted", "target", "modified", "specific", "engineered", "receptor", "receptors", "anti", "antigen", "response", "disease", "human", "based"]
+)
+
+
+def _rarity(word: str) -> tuple[bool, int]:
+    return (word not in _COMMON and not word.isdigit(), len(word))
+
+
+def _trigger_cost(option: tuple[frozenset[str], frozenset[str]]) -> int:
+    """How often a set of trigger words is likely to occur: short words are common, prefixes more so."""
+
+    def weight(word: str) -> int:
+        if word in _COMMON:
+            return 10
+        return 1 if len(word) >= 5 else 2 if len(word) == 4 else 4 if len(word) == 3 else 10
+
+    exact, prefixes = option
+    return sum(weight(w) for w in exact) + sum(weight(p) + 2 for p in prefixes)
 
 
 def _all_terms(node: Node) -> list[Term]:

@@ -111,6 +111,13 @@ def fold(text: str) -> tuple[str, list[int] | None]:
     return "".join(out), index
 
 
+def fold_text(text: str) -> str:
+    """``fold(text)`` without the offset map: one C-level pass with a callback per non-ASCII character."""
+    if text.isascii():
+        return text
+    return _NON_ASCII.sub(lambda m: _fold_char(m.group()), text)
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """Tokens of one text, with where each sits in the original text."""
@@ -161,7 +168,7 @@ def words_and_segments(text: str) -> tuple[list[str], list[int]]:
     records that match, to highlight them. Splitting at segment breaks first
     lets the regex engine find the words of each segment in one call.
     """
-    folded, _ = fold(text)
+    folded = fold_text(text)
     ascii_text = folded.isascii()
     lowered = folded.lower()
     # Glued Greek names need the full tokenizer; a substring test rules them out for most texts.
