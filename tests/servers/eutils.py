@@ -17,7 +17,8 @@ Like NCBI it
 Faults (``inject``) are applied to upcoming requests in order: HTTP status
 codes with or without Retry-After, ``Search Backend failed`` in a 200,
 truncated XML, an HTML error page, an empty result set, a slow answer and a
-connection reset.
+connection reset, and any body a test supplies (``body``). ``add`` indexes
+more records while the server runs.
 
 Provenance: record XML comes from the shared fixture
 ``bench/pubmed_current_195.xml.gz`` (195 real records, see fixtures/README.md);
@@ -86,7 +87,7 @@ class Record:
     xml: bytes
 
 
-FaultKind = Literal["status", "backend_error", "truncate", "html", "empty", "slow", "reset"]
+FaultKind = Literal["status", "backend_error", "truncate", "html", "empty", "slow", "reset", "body"]
 Utility = Literal["esearch", "efetch", "any"]
 
 
@@ -101,6 +102,8 @@ class Fault:
     delay: float = 1.0
     # for "backend_error": the <ERROR> text (not starting "Search Backend failed" = a permanent error)
     message: str = BACKEND_ERROR
+    # for "body": the bytes served instead of the real answer (a hostile document, say)
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,13 @@ class EutilsServer:
         """
         with self._lock:
             self._state.chaos = (probability, list(kinds), random.Random(seed))
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Index more records (PubMed grows while a poller runs)."""
+        with self._lock:
+            self.records = sorted([*self.records, *records], key=lambda r: (r.crdt, int(r.pmid)))
+            self._dates = [r.crdt for r in self.records]
+            self._by_pmid = {r.pmid: r for r in self.records}
 
     def omit(self, pmids: Iterable[str], times: int | None = None) -> None:
         """Leave these PMIDs out of the next ``times`` EFetch answers (None: always, like deletions)."""
@@ -448,6 +458,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body = body[: max(1, len(body) * 3 // 5)]
             elif fault.kind == "html":
                 body = HTML_ERROR_PAGE
+            elif fault.kind == "body":
+                body = fault.body
             elif fault.kind == "empty":
                 body = _article_set(()) if utility == "efetch" else _esearch_empty()
         kind = "text/html" if body is HTML_ERROR_PAGE else "text/xml; charset=UTF-8"

@@ -14,6 +14,10 @@ strings, not dates). Faults: ``status`` (any code), ``slow`` (answer after
 body that never ends until the client hangs up) and ``huge`` (a body of
 ``size`` bytes with its Content-Length). Unregistered paths get 404.
 
+``random_faults`` puts a seeded random schedule over every route: a status
+(503, or 429 with Retry-After), a TCP reset, a slow answer, or a body cut
+short (the Content-Length promises more than arrives).
+
 Every request is logged (method, path with query, headers, arrival time from
 ``time.monotonic``) so tests can assert which validators were sent, the
 spacing between requests, and that nothing else (an external entity, a DTD)
@@ -22,6 +26,7 @@ was ever fetched.
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import threading
@@ -35,6 +40,16 @@ from urllib.parse import urlsplit
 FaultKind = Literal["slow", "reset", "endless", "huge"]
 # Stops an endless body even if a client never hangs up.
 ENDLESS_LIMIT = 200_000_000
+
+
+@dataclass(frozen=True)
+class RandomFault:
+    """One way a request can go wrong in a ``random_faults`` schedule."""
+
+    kind: Literal["status", "reset", "slow", "truncate"]
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[LoggedRequest] = []
+        self.chaos: tuple[float, list[RandomFault], random.Random] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -117,6 +133,18 @@ class FeedServer:
         route = Route(200, body, {"Content-Type": "application/rss+xml"}, fault=kind, delay=delay, size=size)
         self.routes[path] = route
 
+    def random_faults(self, probability: float, kinds: list[RandomFault], seed: int) -> None:
+        """From now on each request to a served route fails with ``probability`` (seeded, replayable)."""
+        with self._lock:
+            self.chaos = (probability, list(kinds), random.Random(seed))
+
+    def _draw(self) -> RandomFault | None:
+        with self._lock:
+            if self.chaos is None:
+                return None
+            probability, kinds, rng = self.chaos
+            return rng.choice(kinds) if rng.random() < probability else None
+
     # --- log -------------------------------------------------------------------------
 
     def requests_for(self, path: str) -> list[LoggedRequest]:
@@ -149,10 +177,34 @@ def _make_handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self._send(route.status, b"", {"Location": route.location})
             elif route.fault is not None:
                 self._fault(route)
+            elif (chaos := server._draw()) is not None and self._chaos(chaos, route):
+                return
             elif self._not_modified(route):
                 self._send(304, b"", self._validators(route), body_allowed=False)
             else:
                 self._send(route.status, route.body, {**route.headers, **self._validators(route)})
+
+        def _chaos(self, fault: RandomFault, route: Route) -> bool:
+            """Apply a random fault; False when the request should then be answered normally."""
+            if fault.kind == "status":
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                self._send(fault.status, b"busy", {"Content-Type": "text/plain", **extra})
+            elif fault.kind == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+            elif fault.kind == "slow":
+                server._stopping.wait(fault.delay)
+                return False  # late, but answered as usual
+            else:  # truncate: promise the whole body, send part of it, hang up
+                self.send_response(route.status)
+                for k, v in {**route.headers, **self._validators(route)}.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body[: len(route.body) // 2])
+                self.close_connection = True
+            return True
 
         def _not_modified(self, route: Route) -> bool:
             inm = self.headers.get("If-None-Match")
@@ -175,9 +227,12 @@ def _make_handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             if body_allowed:
                 self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body_allowed and body:
-                self.wfile.write(body)
+            try:
+                self.end_headers()
+                if body_allowed and body:
+                    self.wfile.write(body)
+            except OSError:
+                self.close_connection = True  # the client gave up (a timeout under test)
 
         def _fault(self, route: Route) -> None:
             if route.fault == "slow":

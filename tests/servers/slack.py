@@ -8,7 +8,11 @@ Slack rejects them (over 50 blocks, header > 150, section/context text >
 blocks > 13,000 characters -> ``msg_blocks_too_long``). Bodies may be JSON
 or form-encoded (JSON fields inside a form are decoded), arguments may also
 come in the query string. ``fail_next`` makes the next requests answer 429
-with Retry-After, a 5xx, or any ``ok: false`` error.
+with Retry-After, a 5xx, or any ``ok: false`` error. ``random_faults`` adds a
+seeded random schedule on top: besides those answers, a TCP reset before the
+request is handled, a slow reply (the post is stored, the answer waits) and a
+lost reply (the post is stored, then the connection is reset: the client
+cannot know Slack has it).
 
     with SlackServer(channels=["C0DIGEST"]) as slack:
         client = WebClient(token=slack.token, base_url=slack.base_url)
@@ -18,10 +22,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
+import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 MAX_BLOCKS = 50
@@ -31,11 +39,19 @@ MAX_BLOCKS_JSON = 13_000
 JSON_FIELDS = ("blocks", "metadata", "attachments")
 
 
+FaultKind = Literal["status", "reset", "slow", "lost_reply"]
+
+
 @dataclass
 class Fault:
-    status: int
-    error: str
+    """``status`` answers instead of handling; ``reset`` drops the connection unhandled;
+    ``slow`` handles, then answers after ``delay``; ``lost_reply`` handles, then resets."""
+
+    status: int = 503
+    error: str = "service_unavailable"
     retry_after: int | None = None
+    kind: FaultKind = "status"
+    delay: float = 0.0
 
 
 @dataclass
@@ -60,6 +76,7 @@ class SlackState:
     posted: threading.Event = field(default_factory=threading.Event)
     hold: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+    chaos: tuple[float, list[Fault], random.Random] | None = None
 
 
 def _is_true(value: Any) -> bool:
@@ -145,9 +162,21 @@ class _Handler(BaseHTTPRequestHandler):
         args = self._args()
         with state.lock:
             fault = state.faults.pop(0) if state.faults else None
-            if fault is not None:
-                state.calls.append(Call(method, args, fault.status, fault.error))
-        if fault is not None:
+            if fault is None and state.chaos is not None:
+                probability, kinds, rng = state.chaos
+                if rng.random() < probability:
+                    fault = rng.choice(kinds)
+            if fault is not None and fault.kind in ("status", "reset"):
+                # Handled requests (slow, lost_reply) are logged once, with Slack's answer.
+                state.calls.append(
+                    Call(method, args, fault.status if fault.kind == "status" else 0, fault.error)
+                )
+        if fault is not None and fault.kind == "reset":
+            self._reset()
+            return
+        if fault is not None and fault.kind in ("slow", "lost_reply"):
+            self._after = fault
+        elif fault is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             if fault.status >= 500:
                 self._answer(fault.status, "<html><body>Internal Server Error</body></html>", headers)
@@ -162,10 +191,24 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(method, args, self._history(args))
         return self._reply(method, args, {"ok": False, "error": "unknown_method"}, status=404)
 
+    _after: Fault | None = None
+
     def _reply(self, method: str, args: dict[str, Any], body: dict[str, Any], status: int = 200) -> None:
         with self.server.state.lock:
             self.server.state.calls.append(Call(method, args, status, body.get("error")))
+        after, self._after = self._after, None
+        if after is not None and after.kind == "lost_reply":
+            self._reset()
+            return
+        if after is not None and after.delay:
+            time.sleep(after.delay)
         self._answer(status, body)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 turns close() into a TCP RST: the client gets no answer at all.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         state = self.server.state
@@ -265,6 +308,14 @@ class SlackServer:
         """Answer the next ``n`` requests with this failure instead of handling them."""
         with self.state.lock:
             self.state.faults.extend(Fault(status, error, retry_after) for _ in range(n))
+
+    def random_faults(self, probability: float, kinds: list[Fault], seed: int) -> None:
+        """From now on each request without a queued fault meets one of ``kinds`` with ``probability``.
+
+        Drawn by a generator seeded with ``seed``, so a schedule can be replayed.
+        """
+        with self.state.lock:
+            self.state.chaos = (probability, list(kinds), random.Random(seed))
 
     def hold_replies(self) -> None:
         """Store posts but do not answer them until ``release()``."""

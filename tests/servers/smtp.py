@@ -9,12 +9,20 @@ picked first.
     with SmtpServer("starttls", auth=("bot", "s3cret")) as smtp:
         EmailSink(settings(port=smtp.port), ssl_context=smtp.client_context()).send(...)
         smtp.received[0].message["Subject"]
+
+``random_faults`` makes the server refuse some messages the way a busy relay
+does, from a seeded schedule: a temporary failure after DATA (451, the
+message is not taken), a temporary refusal of the recipient (451 at RCPT) or
+a slow answer; ``attempts`` counts every DATA the server was offered.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -51,11 +59,41 @@ class Received:
     login: str | None
 
 
+SmtpFaultKind = Literal["data_451", "rcpt_451", "slow"]
+
+
 class _Collect:
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.attempts = 0
+        self.chaos: tuple[float, list[SmtpFaultKind], random.Random, float] | None = None
+        self._lock = threading.Lock()
+
+    def _draw(self, allowed: tuple[SmtpFaultKind, ...]) -> SmtpFaultKind | None:
+        with self._lock:
+            if self.chaos is None:
+                return None
+            probability, kinds, rng, _ = self.chaos
+            if rng.random() >= probability:
+                return None
+            kind = rng.choice(kinds)
+            return kind if kind in allowed else None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self._draw(("rcpt_451",)) == "rcpt_451":
+            return "451 4.3.2 Recipient temporarily unavailable, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.attempts += 1
+        fault = self._draw(("data_451", "slow"))
+        if fault == "data_451":
+            return "451 4.3.0 Temporary local problem, try again later"
+        if fault == "slow" and self.chaos is not None:
+            await asyncio.sleep(self.chaos[3])
         raw = envelope.original_content or b""
         msg = message_from_bytes(raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)
@@ -105,6 +143,18 @@ class SmtpServer:
     @property
     def received(self) -> list[Received]:
         return self._handler.received
+
+    @property
+    def attempts(self) -> int:
+        """How many messages were offered (DATA), taken or refused."""
+        return self._handler.attempts
+
+    def random_faults(
+        self, probability: float, kinds: list[SmtpFaultKind], seed: int, delay: float = 0.5
+    ) -> None:
+        """Refuse or slow down commands from a schedule seeded with ``seed`` (replayable)."""
+        with self._handler._lock:
+            self._handler.chaos = (probability, list(kinds), random.Random(seed), delay)
 
     def client_context(self) -> ssl.SSLContext:
         """A verifying client context that trusts this server's test CA only."""
