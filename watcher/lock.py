@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from watcher.errors import LockBusy
+from watcher.paths import private_dir
 
 
 @contextmanager
 def run_lock(db_path: Path, wait: float = 0.0) -> Iterator[None]:
     """Hold the lock for the database at ``db_path``; wait up to ``wait`` seconds for it."""
     lock_path = db_path.with_name(db_path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(lock_path.parent)
     fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         deadline = time.monotonic() + wait

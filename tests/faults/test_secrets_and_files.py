@@ -89,11 +89,6 @@ def test_database_wal_lock_and_digest_files_are_owner_only(workspace: Workspace)
     assert list(digests.glob("*.html")), "the console sink wrote no digest file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Store.open creates the state directory with the process umask (0755 here), so other "
-    "users can list it; only the files inside are 0600",
-)
 def test_the_state_directory_is_created_owner_only(workspace: Workspace) -> None:
     with EutilsServer(cart_corpus(TODAY, n=1, first_pmid=42_500_000)) as eutils:
         workspace.write_config(config(eutils))

@@ -129,11 +129,6 @@ def test_the_real_documents_used_for_mutation_parse_cleanly() -> None:
         assert parse_feed(doc, HEADERS, "https://journal.example/feed", "prop").papers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feed_items._pub_date calls entry.get('updated_parsed') when published_parsed is None; "
-    "feedparser then falls back to published_parsed with a DeprecationWarning (an error under -W error)",
-)
 def test_an_unreadable_item_date_reads_without_feedparser_deprecation_fallbacks() -> None:
     feed = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>Blood</title>'

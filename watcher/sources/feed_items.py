@@ -289,7 +289,9 @@ def _loose_date(text: str) -> str | None:
 
 def _pub_date(entry: Mapping[str, Any]) -> str | None:
     for key in ("published_parsed", "updated_parsed"):
-        value = entry.get(key)
+        # `in` first: feedparser's get() of a missing updated_parsed falls back to
+        # published_parsed with a DeprecationWarning.
+        value = entry[key] if key in entry else None  # noqa: SIM401 - get() is the call that warns
         if isinstance(value, time.struct_time):
             return f"{value.tm_year:04d}-{value.tm_mon:02d}-{value.tm_mday:02d}"
     return _loose_date(_str(entry.get("prism_publicationdate")))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from watcher import lifecycle
 from watcher.errors import StoreError
 from watcher.models import MatchResult, Paper, RunReport
+from watcher.paths import private_dir
 from watcher.store.codec import merge_rows, paper_to_row, row_to_paper
 from watcher.store.ledger import Ledger
 
@@ -66,7 +67,7 @@ class Store(Ledger):
     def open(cls, path: Path) -> Store:
         """Open (creating with owner-only permissions) and migrate the database."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             if not path.exists():
                 # Create the file ourselves so it is never world-readable, even briefly.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
