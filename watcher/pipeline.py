@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from watcher.app import App
 from watcher.errors import SourceError
-from watcher.models import DeletedCitation, Paper, RecordError, RunReport, SourceReport
+from watcher.models import DeletedCitation, MatchResult, Paper, RecordError, RunReport, SourceReport
 from watcher.store import IngestResult
 
 if TYPE_CHECKING:
@@ -193,12 +193,15 @@ def _store(
 ) -> IngestResult:
     if dry_run:
         return IngestResult()
-    result = app.store.ingest(papers, stamp, report.run_id, cursor=cursor)
+    result = app.store.ingest(papers, stamp, report.run_id, cursor=cursor, match=_match_fn(app))
     src.new += len(result.new)
     src.updated += len(result.updated)
     report.new_work_ids.extend(result.new)
-    match_works(app, result.touched, stamp)
     return result
+
+
+def _match_fn(app: App) -> Callable[[Paper], MatchResult] | None:
+    return app.matcher.match if app.matcher is not None else None
 
 
 def poll_feeds(app: App, now: datetime, report: RunReport, dry_run: bool) -> None:
@@ -252,22 +255,13 @@ def poll_feeds(app: App, now: datetime, report: RunReport, dry_run: bool) -> Non
         if dry_run:
             continue
         # Validators are saved in the same transaction as the items they cover.
-        result = store.ingest(fetch.papers, stamp, report.run_id, feed_state=(feed.name, saved))
+        result = store.ingest(
+            fetch.papers, stamp, report.run_id, feed_state=(feed.name, saved), match=_match_fn(app)
+        )
         src.new += len(result.new)
         src.updated += len(result.updated)
         report.new_work_ids.extend(result.new)
-        match_works(app, result.touched, stamp)
         store.record_health(name, True, len(fetch.papers), len(result.new), None, stamp)
-
-
-def match_works(app: App, work_ids: Sequence[int], stamp: str) -> int:
-    """Evaluate every rule on these works (new or changed) and store the results."""
-    matcher = app.matcher
-    if matcher is None or not work_ids:
-        return 0
-    results = [(work_id, matcher.match(paper)) for work_id, paper in app.store.work_papers(work_ids)]
-    app.store.save_matches(results, stamp)
-    return sum(1 for _, m in results if m.hits)
 
 
 def rematch_all(app: App, now: datetime) -> dict[str, object]:

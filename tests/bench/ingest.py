@@ -10,9 +10,9 @@ Each variant reads the same gzip PubmedArticleSet in a fresh interpreter
       otherwise write; it builds the whole file in memory;
   (c) pubmed_parser ``parse_medline_xml``: dicts of the main fields;
   (d) watcher's parser alone (``iter_pubmed_xml``): full Paper records;
-  (e) watcher's full ingest as a poll does it (``pipeline._store`` +
-      ``match_works``): parse, store batches of 500 in SQLite, and match every
-      new work against the shipped rules, saving the matches.
+  (e) watcher's full ingest as a poll does it (``pipeline._store``): parse,
+      store batches of 500 in SQLite and match every new work against the
+      shipped rules in the same transaction, saving the matches.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _watcher_parser(path: Path) -> int:
 
 
 def _watcher_ingest(path: Path) -> int:
-    from watcher.models import MatchResult, Paper
+    from watcher.models import Paper
     from watcher.rules.evaluate import Matcher
     from watcher.rules.ruleset import load_ruleset
     from watcher.sources.pubmed_xml import iter_pubmed_xml
@@ -96,12 +96,7 @@ def _watcher_ingest(path: Path) -> int:
         store = Store.open(Path(tmp) / "w.db")
 
         def flush(batch: list[Paper]) -> None:
-            result = store.ingest(batch, NOW, "bench")
-            # what pipeline.match_works does: read the works back, match, save
-            matches: list[tuple[int, MatchResult]] = [
-                (work_id, matcher.match(paper)) for work_id, paper in store.work_papers(result.touched)
-            ]
-            store.save_matches(matches, NOW)
+            store.ingest(batch, NOW, "bench", match=matcher.match)
 
         batch: list[Paper] = []
         for item in iter_pubmed_xml(path):

@@ -130,9 +130,7 @@ def test_runs_killed_at_random_moments_lose_nothing_and_send_nothing_twice(works
         assert state.integrity == "ok", replay
         assert stored_pmids(workspace.db) >= {r.pmid for r in eutils.records}, replay
         unmatched = unmatched_pmids(workspace.db)
-        if unmatched:
-            # Deterministic reproduction: test_a_crash_between_storing_and_matching_... below.
-            pytest.xfail(f"{replay}: stored but never matched (crash between ingest and match): {unmatched}")
+        assert not unmatched, f"{replay}: stored but never matched: {unmatched}"
         posts = slack_posts_per_paper(slack, dois)
         wrong = {d: n for d, n in posts.items() if n != 1}
         assert not wrong, f"{replay}\nSlack posts per paper (must be 1): {wrong}"
@@ -146,12 +144,7 @@ def test_runs_killed_at_random_moments_lose_nothing_and_send_nothing_twice(works
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="papers are stored and matched in two transactions; a crash between them leaves works "
-    "that no later run matches (they are unchanged, so not 'touched') and that are never delivered",
-)
-def test_a_crash_between_storing_and_matching_is_repaired_by_the_next_run(workspace: Workspace) -> None:
+def test_a_crash_while_matching_never_leaves_papers_stored_but_unmatched(workspace: Workspace) -> None:
     corpus = cart_corpus(TODAY - timedelta(days=1), n=3, first_pmid=41_900_000)
     with EutilsServer(corpus) as eutils:
         workspace.write_config(config(eutils))
@@ -168,7 +161,8 @@ def test_a_crash_between_storing_and_matching_is_repaired_by_the_next_run(worksp
             )
         crashed = workspace.watcher("run", "--no-deliver")
         assert crashed.returncode != 0
-        assert stored_pmids(workspace.db) == {r.pmid for r in corpus}
+        # Papers and their matches are written in one transaction: never one without the other.
+        assert unmatched_pmids(workspace.db) == []
         with sqlite3.connect(workspace.db) as conn:
             conn.execute("DROP TRIGGER crash")
         assert workspace.watcher("run", "--no-deliver").returncode == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,12 +155,20 @@ class Store(Ledger):
         run_id: str = "",
         cursor: tuple[str, str] | None = None,
         feed_state: tuple[str, dict[str, Any]] | None = None,
+        match: Callable[[Paper], MatchResult] | None = None,
     ) -> IngestResult:
-        """Store a batch of records as works, in one transaction with the cursor or feed validators."""
+        """Store a batch of records as works, in one transaction with the cursor or feed validators.
+
+        With ``match``, every new or changed work is matched in the same transaction:
+        a crash can never leave a work stored but unmatched (an unchanged re-fetch
+        would not match it again, so it would never be delivered).
+        """
         result = IngestResult()
         with self.db.atomic():
             for paper in papers:
                 self._ingest_one(paper, now, run_id, result)
+            if match is not None and result.touched:
+                self.save_matches([(wid, match(p)) for wid, p in self.work_papers(result.touched)], now)
             if cursor is not None:
                 self.set_cursor(cursor[0], cursor[1], now)
             if feed_state is not None:
