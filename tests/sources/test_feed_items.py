@@ -369,3 +369,19 @@ def test_clean_text_drops_script_content() -> None:
 def test_clean_text_caps_length_and_drops_control_characters() -> None:
     assert clean_text("a\x00b\u2028c  d", 100) == "a b c d"
     assert len(clean_text("x" * 5000, 1000)) == 1000
+
+
+def test_a_feed_cut_short_is_read_leniently_but_marked_not_well_formed() -> None:
+    """Its items are kept, but the fetcher must not save validators for a partial body."""
+    whole = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>J</title>'
+        b"<item><title>First paper about CAR T cells</title><link>https://example.org/1</link></item>"
+        b"<item><title>Second paper about CAR T cells</title><link>https://example.org/2</link></item>"
+        b"</channel></rss>"
+    )
+    cut = whole[: whole.index(b"<item><title>Second")] + b"<item><title>Sec"
+    headers = {"content-type": "application/rss+xml"}
+    assert parse_feed(whole, headers, "https://example.org/feed", "j").well_formed
+    partial = parse_feed(cut, headers, "https://example.org/feed", "j")
+    assert not partial.well_formed
+    assert [p.title for p in partial.papers][:1] == ["First paper about CAR T cells"]

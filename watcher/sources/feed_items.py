@@ -26,6 +26,7 @@ import io
 import re
 import time
 import unicodedata
+import xml.sax
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -47,6 +48,9 @@ class FeedParseResult:
     papers: tuple[Paper, ...]
     warnings: tuple[str, ...]
     feed_title: str
+    # False when the XML was ill-formed (e.g. cut short) and items were read leniently:
+    # the next fetch must not be answered 304, or the missing items would never come.
+    well_formed: bool = True
 
 
 def parse_feed(body: bytes, headers: Mapping[str, str], url: str, feed_name: str) -> FeedParseResult:
@@ -65,8 +69,10 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, feed_name: str
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not entries:
         _raise_if_not_a_feed(body, parsed.get("version") or "", problem, feed_name, url)
+    well_formed = True
     if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
         warnings.append(f"feed {feed_name}: {_describe(problem)}; items were read leniently")
+        well_formed = not isinstance(problem, xml.sax.SAXParseException)
     feed = parsed.get("feed") or {}
     feed_title = clean_text(feed.get("title", ""), MAX_TITLE_CHARS)
     journal = _journal_name(feed)
@@ -81,7 +87,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, feed_name: str
             continue  # a feed listing one item twice is one sighting
         seen.add(paper.source_id)
         papers.append(paper)
-    return FeedParseResult(tuple(papers), tuple(warnings), feed_title)
+    return FeedParseResult(tuple(papers), tuple(warnings), feed_title, well_formed)
 
 
 def _raise_if_not_a_feed(body: bytes, version: str, problem: object, feed_name: str, url: str) -> None:

@@ -162,10 +162,12 @@ class FeedFetcher:
         except ParseError as e:
             msg = str(e) if str(e).startswith("feed ") else f"{where}: {e}"
             return self._error(feed, moved, msg, http_status=resp.status, bytes_read=size)
-        fresh = replace(
-            moved,
-            etag=resp.headers.get("etag"),
-            last_modified=resp.headers.get("last-modified"),
+        # An ill-formed body (cut short?) keeps the old validators, so the next
+        # fetch gets the whole feed again instead of a 304.
+        fresh = (
+            replace(moved, etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"))
+            if parsed.well_formed
+            else moved
         )
         warnings = parsed.warnings
         if resp.permanent_url != url:
