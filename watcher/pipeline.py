@@ -104,6 +104,8 @@ def poll_pubmed(
         return
     stamp = iso(now)
     failed = False
+    if not dry_run:
+        _retry_missing(app, stamp, report, src)
     try:
         windows = app.pubmed.plan_windows(app.pubmed_term, start, end)
     except SourceError as e:
@@ -136,6 +138,28 @@ def poll_pubmed(
         store.record_health(PUBMED, not src.errors, src.fetched, src.new, error, stamp)
 
 
+# A PMID PubMed keeps not returning is given up after this many runs (deleted or withdrawn).
+MAX_MISSING_ATTEMPTS = 5
+
+
+def _retry_missing(app: App, stamp: str, report: RunReport, src: SourceReport) -> None:
+    """Ask again for PMIDs that earlier runs were promised by ESearch but not given by EFetch."""
+    store = app.store
+    for pmid in store.give_up_pending(MAX_MISSING_ATTEMPTS):
+        msg = f"PMID {pmid} was never returned in {MAX_MISSING_ATTEMPTS} runs; giving up (deleted or withdrawn?)"
+        log.warning(msg)
+        src.warnings.append(msg)
+    pending = store.pending_pmids()
+    if not pending:
+        return
+    log.info("asking PubMed again for %d PMIDs it did not return before", len(pending))
+    try:
+        for batch in app.pubmed.fetch(pending):
+            _store(app, _papers_of(batch, src), stamp, report, src, False, None, batch.missing)
+    except SourceError as e:
+        src.errors.append(f"re-fetching {len(pending)} missing PMIDs: {e}")
+
+
 def _fetch_window(
     app: App,
     window: Window,
@@ -151,16 +175,18 @@ def _fetch_window(
     total = len(pmids)
     done = 0
     pending: list[Paper] | None = None
+    missing: list[str] = []
     for batch in app.pubmed.fetch(pmids, window=window):
         papers = _papers_of(batch, src)
+        missing += batch.missing
         done += len(papers)
         if progress:
             progress(Progress(label, done, total))
         if pending is not None:
             _store(app, pending, stamp, report, src, dry_run, None)
         pending = papers
-    # The last batch carries the cursor, so both land in one transaction.
-    _store(app, pending or [], stamp, report, src, dry_run, cursor)
+    # The last batch carries the cursor and the PMIDs to ask for again, so all land in one transaction.
+    _store(app, pending or [], stamp, report, src, dry_run, cursor, missing)
 
 
 def _papers_of(batch: FetchBatch, src: SourceReport) -> list[Paper]:
@@ -175,7 +201,7 @@ def _papers_of(batch: FetchBatch, src: SourceReport) -> list[Paper]:
         elif isinstance(item, DeletedCitation):
             log.info("PubMed deleted PMIDs %s", ", ".join(item.pmids))
     for pmid in batch.missing:
-        msg = f"PMID {pmid} was requested but PubMed did not return it (deleted or withdrawn?)"
+        msg = f"PMID {pmid} was listed by ESearch but not returned by EFetch; later runs ask for it again"
         log.warning(msg)
         src.warnings.append(msg)
     src.fetched += len(papers)
@@ -190,10 +216,13 @@ def _store(
     src: SourceReport,
     dry_run: bool,
     cursor: tuple[str, str] | None,
+    missing: Sequence[str] = (),
 ) -> IngestResult:
     if dry_run:
         return IngestResult()
-    result = app.store.ingest(papers, stamp, report.run_id, cursor=cursor, match=_match_fn(app))
+    result = app.store.ingest(
+        papers, stamp, report.run_id, cursor=cursor, match=_match_fn(app), missing=missing
+    )
     src.new += len(result.new)
     src.updated += len(result.updated)
     report.new_work_ids.extend(result.new)

@@ -87,11 +87,6 @@ def test_when_the_second_message_of_a_digest_fails_its_papers_still_arrive_once(
         assert set(counts.values()) == {1}, counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PMIDs absent from an EFetch answer twice are taken as deleted and the cursor moves past "
-    "their window; records older than the overlap are never fetched again",
-)
 def test_records_pubmed_briefly_fails_to_return_are_fetched_on_a_later_run(workspace: Workspace) -> None:
     old_day = TODAY - timedelta(days=4)
     corpus = cart_corpus(old_day, n=3, first_pmid=41_600_000)

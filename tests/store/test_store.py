@@ -254,3 +254,14 @@ def test_read_only_open_sees_the_data_and_cannot_write(tmp_path: Path) -> None:
 def test_read_only_open_of_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     assert Store.open_readonly(tmp_path / "absent.db") is None
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_missing_pmids_are_kept_for_later_runs_until_they_arrive_or_are_given_up(store: Store) -> None:
+    store.ingest([pubmed("1")], T0, missing=["2", "3"])
+    assert store.pending_pmids() == ["2", "3"]
+    store.ingest([pubmed("2")], T1, missing=["3"])
+    assert store.pending_pmids() == ["3"]
+    assert store.give_up_pending(max_attempts=3) == []
+    store.ingest([], T1, missing=["3"])
+    assert store.give_up_pending(max_attempts=3) == ["3"]
+    assert store.pending_pmids() == []

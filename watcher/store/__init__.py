@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 # How many migrations schema.py defines; a read-only open needs a database that has them all.
-SCHEMA_MIGRATIONS = 3
+SCHEMA_MIGRATIONS = 4
 
 # Columns whose change is worth recording in `changes` (what a reader would notice).
 _TRACKED = (
@@ -156,6 +156,7 @@ class Store(Ledger):
         cursor: tuple[str, str] | None = None,
         feed_state: tuple[str, dict[str, Any]] | None = None,
         match: Callable[[Paper], MatchResult] | None = None,
+        missing: Sequence[str] = (),
     ) -> IngestResult:
         """Store a batch of records as works, in one transaction with the cursor or feed validators.
 
@@ -164,11 +165,22 @@ class Store(Ledger):
         would not match it again, so it would never be delivered).
         """
         result = IngestResult()
+        papers_seen: list[Paper] = []
         with self.db.atomic():
             for paper in papers:
                 self._ingest_one(paper, now, run_id, result)
+                papers_seen.append(paper)
             if match is not None and result.touched:
                 self.save_matches([(wid, match(p)) for wid, p in self.work_papers(result.touched)], now)
+            arrived = [(p.pmid,) for p in papers_seen if p.pmid]
+            if arrived:
+                self.db.conn.executemany("DELETE FROM pending_pmids WHERE pmid = ?", arrived)
+            for pmid in missing:
+                self.db.conn.execute(
+                    """INSERT INTO pending_pmids (pmid, first_missing_at, attempts) VALUES (?, ?, 1)
+                       ON CONFLICT (pmid) DO UPDATE SET attempts = attempts + 1""",
+                    [pmid, now],
+                )
             if cursor is not None:
                 self.set_cursor(cursor[0], cursor[1], now)
             if feed_state is not None:
@@ -422,6 +434,21 @@ class Store(Ledger):
                      consecutive_failures = source_health.consecutive_failures + 1""",
                 [source, now, error],
             )
+
+    def pending_pmids(self) -> list[str]:
+        return [r[0] for r in self.db.conn.execute("SELECT pmid FROM pending_pmids ORDER BY pmid")]
+
+    def give_up_pending(self, max_attempts: int) -> list[str]:
+        """Drop PMIDs missing for ``max_attempts`` runs (deleted or withdrawn); returns them."""
+        gone = [
+            r[0]
+            for r in self.db.conn.execute(
+                "SELECT pmid FROM pending_pmids WHERE attempts >= ?", [max_attempts]
+            )
+        ]
+        with self.db.atomic():
+            self.db.conn.executemany("DELETE FROM pending_pmids WHERE pmid = ?", [(p,) for p in gone])
+        return gone
 
     def job_last_run(self, job: str) -> str | None:
         return self._scalar("SELECT last_run_at FROM job_runs WHERE job = ?", [job])  # type: ignore[no-any-return]

@@ -214,3 +214,12 @@ def _job_runs(db: Database) -> None:
     db.execute("CREATE TABLE job_runs (job TEXT PRIMARY KEY, last_run_at TEXT NOT NULL)")
     # A source that never had a new item is "silent" only after this long.
     db.execute("ALTER TABLE source_health ADD COLUMN first_success_at TEXT")
+
+
+@migrations(name="004_pending_pmids")
+def _pending_pmids(db: Database) -> None:
+    # PMIDs ESearch listed but EFetch did not return: asked for again by later runs,
+    # so a record PubMed briefly failed to serve is not lost once the cursor moves on.
+    db.execute(
+        "CREATE TABLE pending_pmids (pmid TEXT PRIMARY KEY, first_missing_at TEXT NOT NULL, attempts INTEGER NOT NULL)"
+    )
