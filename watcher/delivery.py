@@ -24,6 +24,7 @@ from rich.console import Console
 from watcher.app import App
 from watcher.config import Settings
 from watcher.digest.build import DigestCandidate, build_digest
+from watcher.digest.codec import digest_from_json, digest_to_json
 from watcher.digest.text import followup_lead
 from watcher.errors import DeliveryError
 from watcher.models import Digest, Event, FollowUp, RuleHit, SourceCoverage, Span, WorkView
@@ -107,23 +108,18 @@ def _deliver_one(
     store = app.store
     stamp = _iso(now)
     for pending in store.pending_digests(spec.name):
-        papers, events = store.digest_items(pending["id"])
-        sink = _make_sink(app, spec, console)
-        found = sink.find_sent(pending["digest_key"]) if hasattr(sink, "find_sent") else None
-        if found:
-            log.info(
-                "digest %s was already delivered to %s (%s); marking it sent",
-                pending["digest_key"],
-                spec.name,
-                found,
-            )
-            channel, _, ts = found.partition(":")
-            store.mark_sent(
-                pending["id"], found, stamp, {(k, r): (channel, ts) for k, r in _items(papers, events)}
-            )
+        # Resolve, don't blindly re-send: Slack posts only the parts and follow-ups it cannot
+        # find by their markers; email goes again with the same Message-ID; console prints again.
+        key = pending["digest_key"]
+        if pending["payload"]:
+            digest = digest_from_json(pending["payload"])
         else:
+            papers, events = store.digest_items(pending["id"])
             digest = assemble(app, spec, papers, events, now, pending["created_at"])
-            _send(app, spec, sink, digest, pending["id"], pending["digest_key"], stamp, result)
+        log.info("resuming digest %s to %s, left pending by an earlier run", key, spec.name)
+        _send(
+            app, spec, _make_sink(app, spec, console), digest, pending["id"], key, stamp, result, resume=True
+        )
         result.resolved += 1
     papers = store.undelivered_work_ids(spec.name, spec.rules)
     events = [e["id"] for e in store.undelivered_events(spec.name)]
@@ -133,13 +129,9 @@ def _deliver_one(
             result.status = "nothing"
         return
     key = f"{spec.name}/{now.strftime('%Y%m%dT%H%M%SZ')}/{uuid.uuid4().hex[:8]}"
-    digest_id = store.create_digest(spec.name, key, stamp, papers, events)
     digest = assemble(app, spec, papers, events, now, stamp)
+    digest_id = store.create_digest(spec.name, key, stamp, papers, events, digest_to_json(digest))
     _send(app, spec, _make_sink(app, spec, console), digest, digest_id, key, stamp, result)
-
-
-def _items(papers: list[int], events: list[int]) -> list[tuple[str, int]]:
-    return [("paper", p) for p in papers] + [("event", e) for e in events]
 
 
 def _send(
@@ -151,12 +143,13 @@ def _send(
     key: str,
     stamp: str,
     result: SinkResult,
+    resume: bool = False,
 ) -> None:
     store = app.store
     result.digest_keys.append(key)
     try:
         if spec.kind == "slack":
-            delivery = sink.send_digest(digest, key)
+            delivery = sink.send_digest(digest, key, resume=resume)
             placements: dict[tuple[str, int], tuple[str | None, str | None]] = {
                 ("paper", w): (delivery.channel, delivery.ts) for w in digest.work_ids
             }

@@ -57,6 +57,20 @@ def query(db: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
         return conn.execute(sql).fetchall()
 
 
+def polls_done(db: Path) -> int:
+    """Finished polls, 0 while the daemon is still creating or migrating the database."""
+    try:
+        return int(query(db, "SELECT count(*) FROM job_runs WHERE job = 'poll'")[0][0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
 def test_serve_polls_and_delivers_and_sigterm_mid_job_finishes_the_job_then_exits_cleanly(
     workspace: Workspace,
 ) -> None:
@@ -72,8 +86,7 @@ def test_serve_polls_and_delivers_and_sigterm_mid_job_finishes_the_job_then_exit
             assert wait_for(lambda: any(h.utility == "efetch" for h in server.hits)), "serve never fetched"
             rc, err = stop(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            kill(proc)
     assert rc == 0, err
     assert "stopped cleanly" in err
     # The interrupted job completed: papers stored, cursor set, run recorded as finished, digest shown.
@@ -98,18 +111,11 @@ def test_a_digest_missed_while_down_is_sent_once_on_restart_and_not_again(worksp
         for _ in range(2):
             proc = start_serve(workspace, env)
             try:
-                assert wait_for(
-                    lambda: (
-                        query(workspace.db, "SELECT count(*) FROM job_runs WHERE job = 'poll'") == [(1,)]
-                        if workspace.db.exists()
-                        else False
-                    )
-                ), "the start-up poll never finished"
+                assert wait_for(lambda: polls_done(workspace.db) == 1), "the start-up poll never finished"
                 time.sleep(1.0)  # give a (wrong) second digest the chance to appear
                 rc, err = stop(proc)
             finally:
-                if proc.poll() is None:
-                    proc.kill()
+                kill(proc)
             assert rc == 0, err
             assert slack.token not in err
             # Forget the poll so the next start's poll can be awaited the same way.

@@ -39,11 +39,6 @@ def dois_of(n: int, first_pmid: int) -> list[str]:
     return [f"10.1182/blood.2026.{first_pmid + i}" for i in range(n)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="slack_sdk's ConnectionErrorRetryHandler re-posts chat.postMessage after a reset that "
-    "came after Slack stored the message: the digest is posted twice",
-)
 def test_a_slack_answer_lost_after_the_post_was_stored_does_not_post_the_digest_twice(
     workspace: Workspace,
 ) -> None:
@@ -56,11 +51,6 @@ def test_a_slack_answer_lost_after_the_post_was_stored_does_not_post_the_digest_
         assert set(counts.values()) == {1}, counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a multi-message digest whose later part failed is resolved by find_sent() from its "
-    "first part alone and marked sent: the papers of the unsent parts are never posted",
-)
 def test_when_the_second_message_of_a_digest_fails_its_papers_still_arrive_once(
     workspace: Workspace,
 ) -> None:

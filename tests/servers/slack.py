@@ -189,6 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(method, args, self._post_message(args))
         if method == "conversations.history":
             return self._reply(method, args, self._history(args))
+        if method == "conversations.replies":
+            return self._reply(method, args, self._replies(args))
         return self._reply(method, args, {"ok": False, "error": "unknown_method"}, status=404)
 
     _after: Fault | None = None
@@ -247,6 +249,19 @@ class _Handler(BaseHTTPRequestHandler):
             state.released.wait(timeout=60)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts, "text": message["text"]}}
 
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The thread's parent then its replies, oldest first (as Slack answers)."""
+        state = self.server.state
+        channel, ts = args.get("channel"), args.get("ts")
+        if channel not in state.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        with state.lock:
+            thread = [m for m in state.messages.get(channel, []) if m["ts"] == ts or m["thread_ts"] == ts]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        with_metadata = _is_true(args.get("include_all_metadata"))
+        return {"ok": True, "messages": [_listed(m, with_metadata) for m in thread], "has_more": False}
+
     def _history(self, args: dict[str, Any]) -> dict[str, Any]:
         state = self.server.state
         channel = args.get("channel")
@@ -256,13 +271,17 @@ class _Handler(BaseHTTPRequestHandler):
         with_metadata = _is_true(args.get("include_all_metadata"))
         with state.lock:
             top = [m for m in state.messages.get(channel, []) if not m["thread_ts"] or m["reply_broadcast"]]
-        out = []
-        for m in reversed(top[-limit:]):
-            item = {"type": "message", "ts": m["ts"], "text": m["text"], "blocks": m["blocks"]}
-            if with_metadata and m["metadata"]:
-                item["metadata"] = m["metadata"]
-            out.append(item)
+        out = [_listed(m, with_metadata) for m in reversed(top[-limit:])]
         return {"ok": True, "messages": out, "has_more": len(top) > limit}
+
+
+def _listed(m: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    item = {"type": "message", "ts": m["ts"], "text": m["text"], "blocks": m["blocks"]}
+    if m["thread_ts"]:
+        item["thread_ts"] = m["thread_ts"]
+    if with_metadata and m["metadata"]:
+        item["metadata"] = m["metadata"]
+    return item
 
 
 class _Server(ThreadingHTTPServer):

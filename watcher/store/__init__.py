@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 # How many migrations schema.py defines; a read-only open needs a database that has them all.
-SCHEMA_MIGRATIONS = 4
+SCHEMA_MIGRATIONS = 5
 
 # Columns whose change is worth recording in `changes` (what a reader would notice).
 _TRACKED = (

@@ -66,12 +66,18 @@ class Ledger:
         )
 
     def create_digest(
-        self, sink: str, digest_key: str, now: str, work_ids: Iterable[int], event_ids: Iterable[int]
+        self,
+        sink: str,
+        digest_key: str,
+        now: str,
+        work_ids: Iterable[int],
+        event_ids: Iterable[int],
+        payload: str | None = None,
     ) -> int:
         with self.db.atomic():
             cur = self.db.execute(
-                "INSERT INTO digests (sink, digest_key, status, created_at) VALUES (?, ?, 'pending', ?)",
-                [sink, digest_key, now],
+                "INSERT INTO digests (sink, digest_key, status, created_at, payload) VALUES (?, ?, 'pending', ?, ?)",
+                [sink, digest_key, now, payload],
             )
             digest_id = int(cur.lastrowid or 0)
             self.db.conn.executemany(

@@ -223,3 +223,9 @@ def _pending_pmids(db: Database) -> None:
     db.execute(
         "CREATE TABLE pending_pmids (pmid TEXT PRIMARY KEY, first_missing_at TEXT NOT NULL, attempts INTEGER NOT NULL)"
     )
+
+
+@migrations(name="005_digest_payload")
+def _digest_payload(db: Database) -> None:
+    # The digest as first built, so a pending one is re-sent exactly as it was.
+    db.execute("ALTER TABLE digests ADD COLUMN payload TEXT")
