@@ -298,3 +298,28 @@ def test_a_backfill_fetches_every_record_exactly_once_within_the_request_budget(
     splits = searches - len(windows)
     assert splits == (0 if n < ESEARCH_CAP else 1)
     assert violations == []
+
+
+def test_one_record_pubmed_serves_as_broken_xml_is_isolated_and_the_rest_are_fetched(
+    make_pubmed: MakeClient, clock: FakeClock
+) -> None:
+    """A raw control character (forbidden in XML) spoils every body it is in; split to find it."""
+    from tests.servers.eutils import Record
+    from tests.servers.pubmed_records import article
+    from watcher.models import RecordError
+
+    day = date(2024, 3, 1)
+    good = [
+        Record(str(41_700_000 + i), day, article(str(41_700_000 + i), f"CAR T cells study {i}"))
+        for i in range(7)
+    ]
+    poison = Record("41799999", day, article("41799999", "A title with a raw \x01 control character"))
+    with EutilsServer([*good, poison], clock=clock.now) as server:
+        client = make_pubmed(server, max_retries=1)
+        window = client.plan_windows("", day, day)[0]
+        items = [item for batch in client.fetch(window.pmids, window=window) for item in batch]
+    papers = {i.pmid for i in items if isinstance(i, Paper)}
+    errors = [i for i in items if isinstance(i, RecordError)]
+    assert papers == {r.pmid for r in good}
+    assert [e.pmid for e in errors] == ["41799999"]
+    assert "cannot be parsed" in errors[0].message

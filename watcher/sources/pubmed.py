@@ -48,6 +48,8 @@ T = TypeVar("T")
 ESEARCH_CAP = 9999
 # EFetch's HTTP 400 when none of the requested PMIDs exists (any more).
 NO_VALID_IDS = b"ID list is empty"
+# The reason given for a body that does not parse; a batch that keeps failing with it is split.
+UNUSABLE_BODY = "unusable EFetch body"
 BACKEND_FAILED = "Search Backend failed"
 
 log = logging.getLogger("watcher.pubmed")
@@ -206,11 +208,30 @@ class PubMedClient:
                 log.info("PubMed returned no record for %d PMIDs (deleted or withdrawn?)", len(still))
             yield FetchBatch(tuple(items), tuple(chunk), tuple(still))
 
-    def _fetch_batch(self, pmids: list[str], window: Window | None) -> list[ParsedItem]:
+    def _fetch_batch(
+        self, pmids: list[str], window: Window | None, policy: RetryPolicy | None = None
+    ) -> list[ParsedItem]:
         scope = f" for window {window.label}" if window else ""
         what = f"PubMed EFetch of {len(pmids)} PMIDs ({pmids[0]}..){scope}"
         form = {"db": "pubmed", "retmode": "xml", "id": ",".join(pmids)}
-        return self._post("efetch.fcgi", form, what, self._read_efetch, pass_statuses=frozenset({400}))
+        try:
+            return self._post(
+                "efetch.fcgi", form, what, self._read_efetch, pass_statuses=frozenset({400}), policy=policy
+            )
+        except SourceError as e:
+            if UNUSABLE_BODY not in str(e):
+                raise
+            # One record PubMed serves as broken XML spoils every body it is in, on every
+            # retry and every run. Split the batch to isolate it, so the others are stored
+            # and the window (and its cursor) can complete.
+            if len(pmids) == 1:
+                log.warning("PMID %s: PubMed's XML for it cannot be parsed; skipping it", pmids[0])
+                return [RecordError(pmids[0], f"PubMed's XML for this record cannot be parsed: {e}")]
+            half = len(pmids) // 2
+            quick = RetryPolicy(max_attempts=2, base_delay=self.policy.base_delay)
+            return self._fetch_batch(pmids[:half], window, quick) + self._fetch_batch(
+                pmids[half:], window, quick
+            )
 
     def _read_efetch(self, response: httpx.Response) -> list[ParsedItem]:
         if response.status_code == 400:
@@ -221,7 +242,7 @@ class PubMedClient:
             return list(self._parse(response.content))
         except ParseError as exc:
             # truncated body, HTML error page, <eFetchResult><ERROR>: all worth a retry
-            raise TransientError(f"unusable EFetch body: {exc}") from exc
+            raise TransientError(f"{UNUSABLE_BODY}: {exc}") from exc
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -232,6 +253,7 @@ class PubMedClient:
         what: str,
         check: Callable[[httpx.Response], T],
         pass_statuses: frozenset[int] = frozenset(),
+        policy: RetryPolicy | None = None,
     ) -> T:
         form = {**form, "tool": self.settings.tool}
         if self.settings.email:
@@ -248,7 +270,7 @@ class PubMedClient:
             timeout=self.settings.timeout,
             pass_statuses=pass_statuses,
             limiter=self.limiter,
-            policy=self.policy,
+            policy=policy or self.policy,
             secrets=self._secrets,
             sleep=self._sleep,
             clock=self._clock,
