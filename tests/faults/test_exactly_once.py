@@ -12,8 +12,6 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-import pytest
-
 from tests.e2e.conftest import Workspace
 from tests.faults.harness import (
     CHANNEL,

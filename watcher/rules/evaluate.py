@@ -340,7 +340,30 @@ _FIELD_ORDER = {"title": 0, "abstract": 1, "keywords": 2, "mesh": 3}
 
 # Words too common in biomedical text to be a good trigger for the phrase they are part of.
 _COMMON = frozenset(
-    ["cell", "cells", "therapy", "therapies", "treatment", "patients", "patient", "study", "clinical", "targeted", "target", "modified", "specific", "engineered", "receptor", "receptors", "anti", "antigen", "response", "disease", "human", "based"]
+    [
+        "cell",
+        "cells",
+        "therapy",
+        "therapies",
+        "treatment",
+        "patients",
+        "patient",
+        "study",
+        "clinical",
+        "targeted",
+        "target",
+        "modified",
+        "specific",
+        "engineered",
+        "receptor",
+        "receptors",
+        "anti",
+        "antigen",
+        "response",
+        "disease",
+        "human",
+        "based",
+    ]
 )
 
 
