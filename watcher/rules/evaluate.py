@@ -17,13 +17,17 @@ Matching follows PubMed's field meanings (see ``FIELD_STREAMS``); see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from watcher.models import MatchResult, Paper, RuleHit, Span
 from watcher.rules.language import BinOp, Node, Term, chain, print_term
+from watcher.rules.normalize import fold_text, has_glued_name
 from watcher.rules.normalize import words as normal_words
-from watcher.rules.record import RecordView, Stream, view_of
+from watcher.rules.record import RecordView, Stream, record_text, view_of
 from watcher.rules.rule import SCOPE_ID, Rule, RuleSet
 
 # Which record fields each tag searches. Untagged = title/abstract/keywords/MeSH.
@@ -221,6 +225,7 @@ class Matcher:
             for p in prefixes:
                 self._by_prefix.setdefault(p, []).append(n)
         self._scope = next((i for i, c in enumerate(self._compiled) if c.rule.is_scope), None)
+        self._gate = _Gate.build(self)
         self._needed = frozenset(s for leaf in self._leaves for s in leaf.streams)
         self._trigger_words = frozenset(self._by_word)
 
@@ -265,11 +270,11 @@ class Matcher:
             ws = leaf.words
             if not ws:
                 return frozenset(), frozenset()
-            # Every word of a phrase is necessary: the longest is the rarest in practice
-            # ("B-cell" -> "cell", not "b"). A truncated last word counts as a prefix.
+            # Every word of a phrase is necessary: use the one fewest papers contain
+            # ("B-cell precursor" -> "precursor"). A truncated last word counts as a prefix.
             exact = ws[:-1] if leaf.prefix else ws
-            best = max(exact, key=_rarity) if exact else ""
-            if leaf.prefix and len(ws[-1]) > len(best):
+            best = min(exact, key=_share) if exact else ""
+            if leaf.prefix and (not best or _prefix_share(ws[-1]) < _share(best)):
                 return frozenset(), frozenset(ws[-1:])
             return frozenset([best]), frozenset()
         if node.op == "NOT":
@@ -277,7 +282,7 @@ class Matcher:
         options = [self._trigger(n) for n in chain(node, node.op)]
         if node.op == "OR":
             return frozenset().union(*(o[0] for o in options)), frozenset().union(*(o[1] for o in options))
-        # AND: any one side is necessary; take the one least likely to occur by chance.
+        # AND: any one side is necessary; take the one fewest unrelated papers would have.
         return min(options, key=_trigger_cost)
 
     def _candidates(self, view: RecordView) -> set[int]:
@@ -292,6 +297,8 @@ class Matcher:
         return found
 
     def match(self, paper: Paper) -> MatchResult:
+        if self._gate is not None and not self._gate.may_match(paper):
+            return MatchResult(in_scope=False)
         view = view_of(paper, self._needed)
         run = _Run(self._leaves, view)
         candidates = self._candidates(view)
@@ -338,49 +345,86 @@ class Matcher:
 _FIELD_ORDER = {"title": 0, "abstract": 1, "keywords": 2, "mesh": 3}
 
 
-# Words too common in biomedical text to be a good trigger for the phrase they are part of.
-_COMMON = frozenset(
-    [
-        "cell",
-        "cells",
-        "therapy",
-        "therapies",
-        "treatment",
-        "patients",
-        "patient",
-        "study",
-        "clinical",
-        "targeted",
-        "target",
-        "modified",
-        "specific",
-        "engineered",
-        "receptor",
-        "receptors",
-        "anti",
-        "antigen",
-        "response",
-        "disease",
-        "human",
-        "based",
-    ]
-)
+# Share of records containing a word, for words not in the table (rule vocabulary is mostly rare).
+_RARE = 0.0005
 
 
-def _rarity(word: str) -> tuple[bool, int]:
-    return (word not in _COMMON and not word.isdigit(), len(word))
+@cache
+def _word_shares() -> dict[str, float]:
+    """Share of real PubMed records containing each common word (word_frequency.txt)."""
+    table: dict[str, float] = {}
+    for line in (Path(__file__).with_name("word_frequency.txt")).read_text().splitlines():
+        if line and not line.startswith("#"):
+            word, share = line.split()
+            table[word] = float(share)
+    return table
 
 
-def _trigger_cost(option: tuple[frozenset[str], frozenset[str]]) -> int:
-    """How often a set of trigger words is likely to occur: short words are common, prefixes more so."""
+def _share(word: str) -> float:
+    return _word_shares().get(word, _RARE)
 
-    def weight(word: str) -> int:
-        if word in _COMMON:
-            return 10
-        return 1 if len(word) >= 5 else 2 if len(word) == 4 else 4 if len(word) == 3 else 10
 
+def _prefix_share(prefix: str) -> float:
+    shares = _word_shares()
+    return min(1.0, max(_RARE, sum(v for w, v in shares.items() if w.startswith(prefix))))
+
+
+def _trigger_cost(option: tuple[frozenset[str], frozenset[str]]) -> float:
+    """Roughly, how many records would contain one of these trigger words."""
     exact, prefixes = option
-    return sum(weight(w) for w in exact) + sum(weight(p) + 2 for p in prefixes)
+    return sum(_share(w) for w in exact) + sum(_prefix_share(p) for p in prefixes)
+
+
+class _Gate:
+    """A cheap test that a record cannot match any rule, run before it is tokenised.
+
+    Only rules that stand alone (the scope rule, and rules that do not require
+    scope) can start a match, and each needs one of its trigger words. A word
+    the tokenizer would find also occurs as a substring of the folded, lowercased
+    text, so when no trigger occurs as a substring nothing can match. Substring
+    search is C-speed; a short trigger that does occur ("car" in "cardiac") is
+    confirmed at token boundaries before the record is let through. Most papers
+    in journal feeds and broad PubMed pulls never reach the tokenizer.
+    """
+
+    def __init__(self, words: list[tuple[str, re.Pattern[str] | None]]) -> None:
+        self.words = words
+
+    @classmethod
+    def build(cls, matcher: Matcher) -> _Gate | None:
+        exact: set[str] = set()
+        prefixes: set[str] = set()
+        for n, c in enumerate(matcher._compiled):
+            if c.rule.gated:
+                continue
+            own = {w for w, rules in matcher._by_word.items() if n in rules}
+            pre = {p for p, rules in matcher._by_prefix.items() if n in rules}
+            if not own and not pre:
+                return None  # a stand-alone rule that needs no particular word
+            exact |= own
+            prefixes |= pre
+        words = [(w, _boundary(w, exact=True)) for w in sorted(exact)]
+        words += [(p, _boundary(p, exact=False)) for p in sorted(prefixes)]
+        return cls(words)
+
+    def may_match(self, paper: Paper) -> bool:
+        text = fold_text(record_text(paper)).lower()
+        # The tokenizer splits glued Greek names ("TNFalpha"); then boundaries prove nothing.
+        loose = has_glued_name(text)
+        for word, pattern in self.words:
+            if word in text and (loose or pattern is None or pattern.search(text)):
+                return True
+        return False
+
+
+def _boundary(word: str, exact: bool) -> re.Pattern[str] | None:
+    """``word`` as a whole token (letters runs and digit runs are tokens); None if any hit counts."""
+    if word.isdigit():
+        return re.compile(rf"(?<!\d){re.escape(word)}(?!\d)" if exact else rf"(?<!\d){re.escape(word)}")
+    if not word.isalpha():
+        return None
+    before, after = r"(?<![^\W\d_])", r"(?![^\W\d_])" if exact else ""
+    return re.compile(before + re.escape(word) + after)
 
 
 def _all_terms(node: Node) -> list[Term]:

@@ -172,7 +172,7 @@ def words_and_segments(text: str) -> tuple[list[str], list[int]]:
     ascii_text = folded.isascii()
     lowered = folded.lower()
     # Glued Greek names need the full tokenizer; a substring test rules them out for most texts.
-    if _has_glued_name(lowered) and _GLUED.search(folded):
+    if has_glued_name(lowered) and _GLUED.search(folded):
         toks = tokenize(text)
         return list(toks.words), list(toks.segments)
     lower = lowered if ascii_text else folded
@@ -188,7 +188,7 @@ def words_and_segments(text: str) -> tuple[list[str], list[int]]:
     return words, segments
 
 
-def _has_glued_name(lowered: str) -> bool:
+def has_glued_name(lowered: str) -> bool:
     return (
         "alpha" in lowered
         or "beta" in lowered

@@ -141,6 +141,18 @@ class RecordView:
 STREAM_NAMES = ("title", "abstract", "keywords", "mesh", "pubtype", "journal", "author", "language")
 
 
+def record_text(paper: Paper) -> str:
+    """Every field any rule can search, joined as written (for the matcher's cheap first test)."""
+    parts = [paper.title, paper.abstract, *paper.keywords, *paper.publication_types]
+    for heading in paper.mesh:
+        parts.append(heading.descriptor)
+        parts.extend(q for q, _ in heading.qualifiers)
+    parts += [paper.journal, paper.journal_abbrev, *(a.display for a in paper.authors)]
+    for code in paper.languages:
+        parts += [code, LANGUAGE_NAMES.get(code.lower(), "")]
+    return "\n".join(parts)
+
+
 def view_of(paper: Paper, needed: frozenset[str] | None = None) -> RecordView:
     """Normalise the fields of ``paper`` that ``needed`` names (all when None)."""
     wanted = set(STREAM_NAMES if needed is None else needed)
