@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 # How many migrations schema.py defines; a read-only open needs a database that has them all.
-SCHEMA_MIGRATIONS = 5
+SCHEMA_MIGRATIONS = 6
 
 # Columns whose change is worth recording in `changes` (what a reader would notice).
 _TRACKED = (
@@ -197,12 +197,21 @@ class Store(Ledger):
                 params += [kind, row[kind]]
         found = {r[0] for r in self.db.conn.execute(" UNION ALL ".join(sql), params)}
         if not found and row["title_key"]:
-            # A work whose PMID differs is another paper (see _same_paper_by_title);
-            # the SQL leaves it out so a common title does not cost a row per paper.
+            # A work whose PMID or DOI contradicts is another paper (see _same_paper_by_title;
+            # a preprint and its journal version differ in DOI). The SQL leaves those out, on
+            # the covering index, so a common title does not cost a row per paper.
             for work_id, pmid, doi, is_preprint in self.db.conn.execute(
                 """SELECT id, pmid, doi, is_preprint FROM works
-                   WHERE title_key = ? AND (pmid IS NULL OR pmid = '' OR ? IS NULL OR pmid = ?)""",
-                [row["title_key"], row["pmid"] or None, row["pmid"]],
+                   WHERE title_key = ? AND (pmid IS NULL OR pmid = '' OR ? IS NULL OR pmid = ?)
+                     AND (doi IS NULL OR ? IS NULL OR doi = ? OR is_preprint != ?)""",
+                [
+                    row["title_key"],
+                    row["pmid"] or None,
+                    row["pmid"],
+                    row["doi"],
+                    row["doi"],
+                    row["is_preprint"],
+                ],
             ):
                 if _same_paper_by_title(row, {"pmid": pmid, "doi": doi, "is_preprint": is_preprint}):
                     found.add(work_id)

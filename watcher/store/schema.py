@@ -229,3 +229,11 @@ def _pending_pmids(db: Database) -> None:
 def _digest_payload(db: Database) -> None:
     # The digest as first built, so a pending one is re-sent exactly as it was.
     db.execute("ALTER TABLE digests ADD COLUMN payload TEXT")
+
+
+@migrations(name="006_title_key_covering_index")
+def _title_key_covering_index(db: Database) -> None:
+    # The title fallback filters candidates by identifiers; with them in the index
+    # a common title costs index entries, not a table row each.
+    db.execute("CREATE INDEX works_title_key_ids ON works(title_key, pmid, doi, is_preprint)")
+    db.execute("DROP INDEX works_title_key")
