@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from tests.paths import FIXTURES
+from tests.rules.helpers import rule as helper_rule
 from watcher.models import Paper
 from watcher.rules.evaluate import Matcher
-from watcher.rules.language import parse
-from watcher.rules.rule import Example, Rule, RuleSet
+from watcher.rules.rule import Rule, RuleSet
 
 RESULTS = Path(__file__).parent / "results" / "rules.json"
 
@@ -86,18 +86,7 @@ FIELDS = ["tiab", "tiab", "tiab", "ti", "ab", "tw"]
 
 
 def rule(rid: str, query: str, exclude: str | None = None, priority: int = 3) -> Rule:
-    return Rule(
-        id=rid,
-        title=rid,
-        description=rid,
-        priority=priority,
-        query=parse(query),
-        query_text=query,
-        requires_scope=False,
-        exclude=parse(exclude) if exclude else None,
-        must_match=(Example("x"),),
-        must_not_match=(Example("y"),),
-    )
+    return helper_rule(rid, query, exclude=exclude, requires_scope=False, priority=priority)
 
 
 def tagged(term: str, rng: random.Random) -> str:

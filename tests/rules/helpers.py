@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from watcher.models import Author, MeshHeading, Paper
 from watcher.rules.evaluate import Matcher
+from watcher.rules.evaluation import RuleScore, labelled_record, score_rules
 from watcher.rules.language import parse
 from watcher.rules.rule import Example, Rule, RuleSet
 
@@ -60,3 +64,15 @@ def paper(
 def matches(query: str, p: Paper) -> bool:
     """Whether a lone stand-alone rule with ``query`` matches ``p``."""
     return "t" in matcher(rule("t", query, requires_scope=False)).match(p).rule_ids
+
+
+def score_label_file(path: Path, ruleset: RuleSet) -> dict[str, RuleScore]:
+    """Every rule's precision/recall counts on a labelled JSON-lines file."""
+    matcher = Matcher(ruleset)
+    with path.open(encoding="utf-8") as f:
+        objs = [json.loads(line) for line in f if line.strip()]
+    pairs = []
+    for obj in objs:
+        paper, label = labelled_record(obj)
+        pairs.append((label, matcher.match(paper)))
+    return {s.rule_id: s for s in score_rules(pairs, [r.id for r in ruleset.rules])}

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.paths import DATA, REPO
-from watcher.rules.evaluate import Matcher
-from watcher.rules.evaluation import SCOPE_LABELS, RuleScore, labelled_record, score_rules
+from tests.rules.helpers import score_label_file
+from watcher.rules.evaluation import SCOPE_LABELS, RuleScore
 from watcher.rules.rule import SCOPE_ID, RuleSet
 from watcher.rules.ruleset import load_ruleset
 
@@ -38,13 +38,8 @@ def heldout() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def scores(ruleset: RuleSet, heldout: list[dict[str, Any]]) -> dict[str, RuleScore]:
-    matcher = Matcher(ruleset)
-    pairs = []
-    for obj in heldout:
-        paper, label = labelled_record(obj)
-        pairs.append((label, matcher.match(paper)))
-    return {s.rule_id: s for s in score_rules(pairs, [r.id for r in ruleset.rules])}
+def scores(ruleset: RuleSet) -> dict[str, RuleScore]:
+    return score_label_file(HELDOUT, ruleset)
 
 
 def _fmt(value: float | None) -> str:

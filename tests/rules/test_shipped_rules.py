@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from tests.paths import DATA, REPO
+from tests.rules.helpers import score_label_file
 from watcher.rules.evaluate import Matcher
-from watcher.rules.evaluation import RuleScore, labelled_record, score_rules
+from watcher.rules.evaluation import RuleScore, labelled_record
 from watcher.rules.rule import RuleSet
 from watcher.rules.ruleset import check_ruleset, load_ruleset
 
@@ -60,13 +61,8 @@ def labels() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def scores(ruleset: RuleSet, labels: list[dict[str, Any]]) -> dict[str, RuleScore]:
-    matcher = Matcher(ruleset)
-    pairs = []
-    for obj in labels:
-        paper, label = labelled_record(obj)
-        pairs.append((label, matcher.match(paper)))
-    return {s.rule_id: s for s in score_rules(pairs, [r.id for r in ruleset.rules])}
+def scores(ruleset: RuleSet) -> dict[str, RuleScore]:
+    return score_label_file(LABELS, ruleset)
 
 
 def test_shipped_rule_files_load_without_errors_or_warnings() -> None:
