@@ -139,6 +139,28 @@ def test_spans_point_at_the_original_characters() -> None:
     assert hit.clauses == ("CAR-T[tiab]", "CART19[tiab]", "tisagenlecleucel[tiab]")
 
 
+def test_a_term_true_in_the_title_is_still_highlighted_in_the_abstract() -> None:
+    # The title alone decides the match; the highlights must still cover every field.
+    m = matcher(rule("t", "blinatumomab[tiab]", requires_scope=False))
+    (hit,) = m.match(paper("Blinatumomab first", "Then blinatumomab again.")).hits
+    assert [(s.field, s.text) for s in hit.spans] == [("title", "Blinatumomab"), ("abstract", "blinatumomab")]
+
+
+def test_the_same_place_found_by_two_terms_is_highlighted_once_in_reading_order() -> None:
+    m = matcher(rule("t", "(ponatinib[ti] OR CRS[ab]) AND ponatinib[tiab]", requires_scope=False))
+    (hit,) = m.match(paper("Ponatinib and CRS", "CRS after ponatinib.")).hits
+    assert [(s.field, s.start) for s in hit.spans] == [("title", 0), ("abstract", 0), ("abstract", 10)]
+    assert hit.clauses == ("ponatinib[ti]", "CRS[ab]", "ponatinib[tiab]")
+
+
+def test_only_terms_that_made_the_match_are_reported() -> None:
+    # "CRS" is in the paper, but its AND partner is not, so it did not make the match.
+    m = matcher(rule("t", "blinatumomab[tiab] OR (CRS[tiab] AND ICANS[tiab])", requires_scope=False))
+    (hit,) = m.match(paper("Blinatumomab and CRS")).hits
+    assert hit.clauses == ("blinatumomab[tiab]",)
+    assert [s.text for s in hit.spans] == ["Blinatumomab"]
+
+
 def test_score_ranks_title_over_abstract_priority_and_more_topics() -> None:
     m = matcher(
         rule("a", "blinatumomab[tiab]", requires_scope=False, priority=3),

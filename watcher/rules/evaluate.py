@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from watcher.models import MatchResult, Paper, RuleHit, Span
 from watcher.rules.language import BinOp, Node, Term, chain, print_term
@@ -55,6 +56,8 @@ MAX_CLAUSE_BONUS = 5
 EXTRA_TOPIC_BONUS = 0.5
 SCOPE_ONLY_FACTOR = 0.5
 MAX_SPANS_PER_LEAF = 20
+# Display order of highlights: by field, then position.
+_FIELD_ORDER = {"title": 0, "abstract": 1, "keywords": 2, "mesh": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +74,6 @@ def leaf_of(t: Term) -> Leaf:
     # PubMed's author search completes initials: "Smith J"[au] finds "Smith JA".
     prefix = t.truncated or (t.field == "au" and len(ws) > 1)
     return Leaf(FIELD_STREAMS[t.field], ws, prefix, t.proximity, _FIELD_MODE.get(t.field or "", "phrase"))
-
-
-Match = tuple[str, int, int]  # stream name, first and last token position
 
 
 def find(stream: Stream, leaf: Leaf) -> list[tuple[int, int]]:
@@ -141,52 +141,139 @@ def _near(stream: Stream, ws: tuple[str, ...], gap: int) -> list[tuple[int, int]
 Evaluator = Callable[["_Run"], bool]
 
 
+_SpanKey = tuple[int, int, int, str]  # field order, start, end, field: sorts in display order
+
+
+class _LeafSpans(NamedTuple):
+    spans: tuple[Span, ...]
+    weight: float  # of the best field it matched in
+    keys: list[_SpanKey]
+
+
 class _Run:
-    """Leaf results for one record, computed on first use."""
+    """Leaf results for one record, computed on first use.
 
-    __slots__ = ("found", "leaves", "matches", "memo", "spans", "view")
+    A leaf is true as soon as one of its fields has it; the other fields are
+    searched only if its spans are asked for.
+    """
 
-    def __init__(self, leaves: list[Leaf], view: RecordView) -> None:
-        self.leaves = leaves
+    __slots__ = ("found", "memo", "plan", "slot_spans", "span_at", "spans", "view")
+
+    def __init__(self, plan: _Plan, view: RecordView) -> None:
+        self.plan = plan
         self.view = view
-        self.memo: list[bool | None] = [None] * len(leaves)
-        self.matches: dict[int, list[Match]] = {}
-        self.spans: dict[int, tuple[list[Span], float]] = {}
-        self.found: dict[
-            tuple[str, tuple[tuple[str, ...], bool, int | None, str]], list[tuple[int, int]]
-        ] = {}
+        self.memo: list[bool | None] = [None] * len(plan.leaf_slots)
+        self.found: list[list[tuple[int, int]] | None] = [None] * len(plan.slots)
+        self.spans: dict[int, _LeafSpans] = {}
+        self.slot_spans: dict[int, tuple[list[Span], list[_SpanKey]]] = {}
+        # one Span per place, however many leaves found it: (field order, start, end, field)
+        self.span_at: dict[_SpanKey, Span] = {}
 
-    def spans_of(self, i: int) -> tuple[list[Span], float]:
-        """Where true leaf ``i`` matched, and the weight of its best field (shared by all rules)."""
+    def _ranges(self, slot: int) -> list[tuple[int, int]]:
+        ranges = self.found[slot]
+        if ranges is None:
+            name, leaf = self.plan.slots[slot]
+            ranges = self.found[slot] = find(self.view.streams[name], leaf)
+        return ranges
+
+    def _slot_spans(self, slot: int) -> tuple[list[Span], list[_SpanKey]]:
+        """Spans of one field search (the first MAX_SPANS_PER_LEAF), shared by its leaves."""
+        cached = self.slot_spans.get(slot)
+        if cached is None:
+            name = self.plan.slots[slot][0]
+            order = _FIELD_ORDER.get(name, 9)
+            stream = self.view.streams[name]
+            starts, ends, text = stream.starts, stream.ends, stream.text
+            spans: list[Span] = []
+            keys: list[_SpanKey] = []
+            span_at = self.span_at
+            for p, q in self._ranges(slot)[:MAX_SPANS_PER_LEAF]:
+                key = (order, starts[p], ends[q], name)
+                span = span_at.get(key)
+                if span is None:
+                    span = span_at[key] = Span(name, key[1], key[2], text[key[1] : key[2]])
+                spans.append(span)
+                keys.append(key)
+            cached = self.slot_spans[slot] = (spans, keys)
+        return cached
+
+    def spans_of(self, i: int) -> _LeafSpans:
+        """Where true leaf ``i`` matched, and the weight of its best field (shared by all rules).
+
+        The spans come out in display order (field, then position): ``find``
+        yields positions in order and a leaf's fields are listed in that order.
+        """
         cached = self.spans.get(i)
         if cached is None:
             spans: list[Span] = []
+            keys: list[_SpanKey] = []
             best = 0.0
-            for stream_name, p, q in self.matches.get(i, [])[:MAX_SPANS_PER_LEAF]:
-                stream = self.view.streams[stream_name]
-                start, end = stream.starts[p], stream.ends[q]
-                spans.append(Span(stream_name, start, end, stream.text[start:end]))
-                best = max(best, LOCATION_WEIGHT.get(stream_name, OTHER_WEIGHT))
-            cached = self.spans[i] = (spans, best)
+            for slot in self.plan.leaf_slots[i]:
+                if not self._ranges(slot):
+                    continue
+                room = MAX_SPANS_PER_LEAF - len(spans)
+                own, own_keys = self._slot_spans(slot)
+                spans += own[:room]
+                keys += own_keys[:room]
+                best = max(best, LOCATION_WEIGHT.get(self.plan.slots[slot][0], OTHER_WEIGHT))
+                if len(spans) >= MAX_SPANS_PER_LEAF:
+                    break
+            cached = self.spans[i] = _LeafSpans(tuple(spans), best, keys)
         return cached
+
+    def merged_spans(self, leaves: list[int]) -> tuple[tuple[Span, ...], float]:
+        """The spans of several true leaves, without repeats, in display order."""
+        keys: set[_SpanKey] = set()
+        best = 0.0
+        for i in leaves:
+            own = self.spans_of(i)
+            keys.update(own.keys)
+            best = max(best, own.weight)
+        return tuple(map(self.span_at.__getitem__, sorted(keys))), best
 
     def get(self, i: int) -> bool:
         r = self.memo[i]
         if r is None:
-            leaf = self.leaves[i]
-            found: list[Match] = []
-            # tiab, ti, tw and untagged leaves with the same words share each field's lookup
-            key = (leaf.words, leaf.prefix, leaf.proximity, leaf.mode)
-            for name in leaf.streams:
-                ranges = self.found.get((name, key))
+            r = False
+            found = self.found
+            for slot in self.plan.leaf_slots[i]:
+                ranges = found[slot]
                 if ranges is None:
-                    ranges = self.found[name, key] = find(self.view.streams[name], leaf)
-                found.extend((name, p, q) for p, q in ranges)
-            r = bool(found)
+                    ranges = self._ranges(slot)
+                if ranges:
+                    r = True
+                    break
             self.memo[i] = r
-            if r:
-                self.matches[i] = found
         return r
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Each leaf as the field searches ("slots") it needs.
+
+    tiab, ti, tw and untagged leaves with the same words share each field's
+    search: "CAR T"[ti] and "CAR T"[tiab] look in the title once.
+    """
+
+    slots: list[tuple[str, Leaf]]  # (stream name, leaf to find there)
+    leaf_slots: list[tuple[int, ...]]  # leaf id -> its slots, in field order
+
+    @classmethod
+    def build(cls, leaves: list[Leaf]) -> _Plan:
+        ids: dict[tuple[str, tuple[tuple[str, ...], bool, int | None, str]], int] = {}
+        slots: list[tuple[str, Leaf]] = []
+        leaf_slots: list[tuple[int, ...]] = []
+        for leaf in leaves:
+            key = (leaf.words, leaf.prefix, leaf.proximity, leaf.mode)
+            own: list[int] = []
+            for name in leaf.streams:
+                slot = ids.get((name, key))
+                if slot is None:
+                    slot = ids[name, key] = len(slots)
+                    slots.append((name, leaf))
+                own.append(slot)
+            leaf_slots.append(tuple(own))
+        return cls(slots, leaf_slots)
 
 
 # The rule's tree over leaf ids, for explaining a match: a leaf id, or (op, operands).
@@ -200,6 +287,9 @@ class _Compiled:
     explain: Explain
     # leaf id -> the rule's own spelling of it (the first term that maps to the leaf)
     labels: dict[int, str]
+    # For a matched rule whose every true leaf counts (see ``_flat_leaves``): its
+    # distinct query leaves in order; None when ``_contributing`` must walk the tree.
+    flat: tuple[int, ...] | None
 
 
 class Matcher:
@@ -218,7 +308,8 @@ class Matcher:
             n = len(self._compiled)
             labels: dict[int, str] = {}
             explain = self._explain_tree(node, labels)
-            self._compiled.append(_Compiled(rule, self._compile(node), explain, labels))
+            flat = _flat_leaves(explain)
+            self._compiled.append(_Compiled(rule, self._compile(node), explain, labels, flat))
             exact, prefixes = self._trigger(rule.query)
             for w in exact:
                 self._by_word.setdefault(w, []).append(n)
@@ -226,6 +317,7 @@ class Matcher:
                 self._by_prefix.setdefault(p, []).append(n)
         self._scope = next((i for i, c in enumerate(self._compiled) if c.rule.is_scope), None)
         self._gate = _Gate.build(self)
+        self._plan = _Plan.build(self._leaves)
         self._needed = frozenset(s for leaf in self._leaves for s in leaf.streams)
         self._trigger_words = frozenset(self._by_word)
 
@@ -258,10 +350,24 @@ class Matcher:
         if node.op == "NOT":
             keep, drop = self._compile(node.left), self._compile(node.right)
             return lambda run: keep(run) and not drop(run)
-        parts = [self._compile(n) for n in chain(node, node.op)]
-        if node.op == "AND":
-            return lambda run: all(p(run) for p in parts)
-        return lambda run: any(p(run) for p in parts)
+        operands = chain(node, node.op)
+        groups = self._clauses(node)
+        if groups is not None:
+            return _all_of_any(groups)
+        parts = [self._compile(n) for n in operands]
+        combine = all if node.op == "AND" else any
+        return lambda run: combine(p(run) for p in parts)
+
+    def _clauses(self, node: BinOp) -> list[list[int]] | None:
+        """``node`` as an AND of ORs of leaves (most rules are), or None."""
+        operands = [node] if node.op == "OR" else chain(node, "AND")
+        groups: list[list[int]] = []
+        for n in operands:
+            terms = [n] if isinstance(n, Term) else chain(n, "OR") if n.op == "OR" else []
+            if not terms or not all(isinstance(t, Term) for t in terms):
+                return None
+            groups.append([self._leaf(t) for t in terms if isinstance(t, Term)])
+        return groups
 
     def _trigger(self, node: Node) -> tuple[frozenset[str], frozenset[str]]:
         """Words (exact, prefixes) one of which the record must contain for ``node`` to hold."""
@@ -300,7 +406,7 @@ class Matcher:
         if self._gate is not None and not self._gate.may_match(paper):
             return MatchResult(in_scope=False)
         view = view_of(paper, self._needed)
-        run = _Run(self._leaves, view)
+        run = _Run(self._plan, view)
         candidates = self._candidates(view)
         in_scope = (
             self._scope is not None and self._scope in candidates and self._compiled[self._scope].test(run)
@@ -322,27 +428,24 @@ class Matcher:
     def fired_clauses(self, rule_id: str, paper: Paper) -> tuple[str, ...]:
         """The rule's query terms that are true for ``paper``, whether or not the rule matched."""
         c = next(c for c in self._compiled if c.rule.id == rule_id)
-        run = _Run(self._leaves, view_of(paper, self._needed))
+        run = _Run(self._plan, view_of(paper, self._needed))
         query_leaves = [self._term_leaf[t] for t in _all_terms(c.rule.query)]
         return tuple(c.labels[i] for i in dict.fromkeys(query_leaves) if run.get(i))
 
     def _hit(self, c: _Compiled, run: _Run) -> RuleHit:
         # one clause per distinct leaf: CAR-T[tiab] and "CAR T"[tiab] are the same search
-        fired = list(dict.fromkeys(_contributing(c.explain, run)))
+        if c.flat is not None:
+            fired = [i for i in c.flat if run.get(i)]
+        else:
+            fired = list(dict.fromkeys(_contributing(c.explain, run)))
         clauses = tuple(c.labels[i] for i in fired)
-        spans: dict[tuple[str, int, int], Span] = {}
-        best = 0.0
-        for i in fired:
-            leaf_spans, weight = run.spans_of(i)
-            best = max(best, weight)
-            for span in leaf_spans:
-                spans.setdefault((span.field, span.start, span.end), span)
-        ordered = sorted(spans.values(), key=lambda s: (_FIELD_ORDER.get(s.field, 9), s.start))
+        if len(fired) == 1:
+            # most hits rest on one leaf, whose spans are already in display order
+            ordered, best, _ = run.spans_of(fired[0])
+        else:
+            ordered, best = run.merged_spans(fired)
         score = c.rule.priority * best + CLAUSE_BONUS * min(len(clauses), MAX_CLAUSE_BONUS)
-        return RuleHit(c.rule.id, round(score, 3), clauses, tuple(ordered))
-
-
-_FIELD_ORDER = {"title": 0, "abstract": 1, "keywords": 2, "mesh": 3}
+        return RuleHit(c.rule.id, round(score, 3), clauses, ordered)
 
 
 # Share of records containing a word, for words not in the table (rule vocabulary is mostly rare).
@@ -431,6 +534,45 @@ def _all_terms(node: Node) -> list[Term]:
     if isinstance(node, Term):
         return [node]
     return _all_terms(node.left) + _all_terms(node.right)
+
+
+def _all_of_any(groups: list[list[int]]) -> Evaluator:
+    """A test that every group has a true leaf; plain loops are cheaper than any()/all()."""
+
+    def test(run: _Run) -> bool:
+        get = run.get
+        for group in groups:
+            for i in group:
+                if get(i):
+                    break
+            else:
+                return False
+        return True
+
+    return test
+
+
+def _flat_leaves(tree: Explain) -> tuple[int, ...] | None:
+    """The query's distinct leaves, when every true one helps a match (None otherwise).
+
+    Once a rule has matched, each AND in it is true; if no AND sits under an OR,
+    every true leaf of the query is one that made the match, so the tree need not
+    be walked. (An exclusion is false in a match and contributes nothing.)
+    """
+    if not isinstance(tree, int) and tree[0] == "NOT":
+        tree = tree[1][0]
+    out: list[int] = []
+
+    def walk(node: Explain, under_or: bool) -> bool:
+        if isinstance(node, int):
+            out.append(node)
+            return True
+        op, operands = node
+        if op == "NOT" or (op == "AND" and under_or):
+            return False
+        return all(walk(n, under_or or op == "OR") for n in operands)
+
+    return tuple(dict.fromkeys(out)) if walk(tree, False) else None
 
 
 def _contributing(tree: Explain, run: _Run) -> list[int]:

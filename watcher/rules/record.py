@@ -63,10 +63,13 @@ class Stream:
     _index: dict[str, list[int]] | None = field(default=None)
     _offsets: tuple[list[int], list[int]] | None = field(default=None)
     _sorted: list[str] | None = field(default=None)
+    _text: str | None = field(default=None)
 
     @property
     def text(self) -> str:
-        return ITEM_SEPARATOR.join(self.items)
+        if self._text is None:
+            self._text = ITEM_SEPARATOR.join(self.items)
+        return self._text
 
     @property
     def index(self) -> dict[str, list[int]]:
