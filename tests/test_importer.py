@@ -74,3 +74,17 @@ def test_cli_import_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "no such file" in proc.stderr
+
+
+def test_every_kind_of_parsed_item_survives_the_trip_to_the_store_process() -> None:
+    import pickle
+
+    from watcher.models import DeletedCitation, Paper, RecordError
+    from watcher.sources.pubmed_xml import iter_pubmed_xml
+
+    # a one-field record (DeletedCitation) and nested authors, MeSH and corrections
+    items = [*iter_pubmed_xml(BENCH), DeletedCitation(("1", "2")), RecordError(None, "no PMID")]
+    assert any(isinstance(p, Paper) and p.mesh and p.authors and p.comments_corrections for p in items)
+    back = pickle.loads(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
+    assert back == items
+    assert [type(x) for x in back] == [type(x) for x in items]

@@ -265,3 +265,45 @@ def test_missing_pmids_are_kept_for_later_runs_until_they_arrive_or_are_given_up
     store.ingest([], T1, missing=["3"])
     assert store.give_up_pending(max_attempts=3) == ["3"]
     assert store.pending_pmids() == []
+
+
+def _stored_records() -> list[Paper]:
+    from tests.paths import FIXTURES
+    from watcher.sources.feed_items import parse_feed
+    from watcher.sources.pubmed_xml import iter_pubmed_xml
+
+    records = [
+        p for p in iter_pubmed_xml(FIXTURES / "bench" / "pubmed_current_195.xml.gz") if isinstance(p, Paper)
+    ]
+    for feed in sorted((FIXTURES / "feeds" / "publishers").glob("*.xml")):
+        records += parse_feed(feed.read_bytes(), {}, f"https://example.org/{feed.name}", feed.stem).papers
+    return records
+
+
+def test_a_new_work_matched_from_memory_is_the_work_read_back() -> None:
+    """A new work is matched from the record in hand: it must equal what the store reads back."""
+    from watcher.store.codec import as_work, paper_to_row, row_to_paper
+
+    records = _stored_records()
+    assert len(records) > 300
+    for n, paper in enumerate(records):
+        row = paper_to_row(paper)
+        assert as_work(paper, n, row) == row_to_paper({**row, "id": n}), paper.source_id
+
+
+def test_works_merged_inside_one_batch_are_matched_once_as_the_merged_work(store: Store) -> None:
+    from tests.rules.helpers import matcher, rule
+
+    m = matcher(rule("persistence", "persistence[tiab]", requires_scope=False))
+    store.ingest(
+        [
+            Paper(source="feed:a", source_id="x", title="A paper about CAR T persistence", doi="10.1000/p"),
+            Paper(source="feed:b", source_id="y", title="Persistence, in other words", pmcid="PMC123"),
+            pubmed("5", title="A paper about CAR T persistence", doi="10.1000/p", pmcid="PMC123"),
+        ],
+        T0,
+        match=m.match,
+    )
+    rows = list(store.db.query("SELECT work_id, rule_id FROM matches"))
+    assert store.counts()["works"] == 1
+    assert rows == [{"work_id": 1, "rule_id": "persistence"}]

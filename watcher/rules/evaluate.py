@@ -521,13 +521,18 @@ class _Gate:
 
 
 def _boundary(word: str, exact: bool) -> re.Pattern[str] | None:
-    """``word`` as a whole token (letters runs and digit runs are tokens); None if any hit counts."""
+    """``word`` as a whole token (letters runs and digit runs are tokens); None if any hit counts.
+
+    The word comes first and the check of the character before it second (a
+    lookbehind over both), so the regex engine can jump between occurrences of
+    the word instead of trying every position: "car" is in most abstracts.
+    """
+    w = re.escape(word)
     if word.isdigit():
-        return re.compile(rf"(?<!\d){re.escape(word)}(?!\d)" if exact else rf"(?<!\d){re.escape(word)}")
+        return re.compile(rf"{w}(?<!\d{w})(?!\d)" if exact else rf"{w}(?<!\d{w})")
     if not word.isalpha():
         return None
-    before, after = r"(?<![^\W\d_])", r"(?![^\W\d_])" if exact else ""
-    return re.compile(before + re.escape(word) + after)
+    return re.compile(rf"{w}(?<![^\W\d_]{w})" + (r"(?![^\W\d_])" if exact else ""))
 
 
 def _all_terms(node: Node) -> list[Term]:

@@ -20,7 +20,7 @@ from watcher import lifecycle
 from watcher.errors import StoreError
 from watcher.models import MatchResult, Paper, RunReport
 from watcher.paths import private_dir
-from watcher.store.codec import merge_rows, paper_to_row, row_to_paper
+from watcher.store.codec import as_work, merge_rows, paper_to_row, row_to_paper
 from watcher.store.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class IngestResult:
     updated: list[int] = field(default_factory=list)
     unchanged: int = 0
     events: list[int] = field(default_factory=list)
+    # works folded into another one (they no longer exist)
+    merged_away: list[int] = field(default_factory=list)
 
     @property
     def touched(self) -> list[int]:
@@ -166,12 +168,22 @@ class Store(Ledger):
         """
         result = IngestResult()
         papers_seen: list[Paper] = []
+        # New works made of one record of this batch: the record is the work, no need to read it back.
+        fresh: dict[int, Paper] = {}
         with self.db.atomic():
             for paper in papers:
-                self._ingest_one(paper, now, run_id, result)
+                work_id, row = self._ingest_one(paper, now, run_id, result)
+                if row is not None:
+                    fresh[work_id] = as_work(paper, work_id, row)
+                else:
+                    fresh.pop(work_id, None)
                 papers_seen.append(paper)
+            for gone in result.merged_away:
+                fresh.pop(gone, None)
             if match is not None and result.touched:
-                self.save_matches([(wid, match(p)) for wid, p in self.work_papers(result.touched)], now)
+                stored = self.work_papers([w for w in dict.fromkeys(result.touched) if w not in fresh])
+                works = sorted([*stored, *fresh.items()], key=lambda pair: pair[0])
+                self.save_matches([(wid, match(p)) for wid, p in works], now)
             arrived = [(p.pmid,) for p in papers_seen if p.pmid]
             if arrived:
                 self.db.conn.executemany("DELETE FROM pending_pmids WHERE pmid = ?", arrived)
@@ -217,18 +229,23 @@ class Store(Ledger):
                     found.add(work_id)
         return sorted(found)
 
-    def _ingest_one(self, paper: Paper, now: str, run_id: str, result: IngestResult) -> None:
+    def _ingest_one(
+        self, paper: Paper, now: str, run_id: str, result: IngestResult
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Store one record; its work's id, and the row when the record made a new work."""
         conn = self.db.conn
         row = paper_to_row(paper)
         authoritative = paper.source == "pubmed"
         candidates = self._find_candidates(paper, row)
-        if not candidates:
+        created = not candidates
+        if created:
             work_id = self._insert_work(row, paper, now, authoritative)
             result.new.append(work_id)
         else:
             work_id = candidates[0]
             for loser in candidates[1:]:
                 self._merge_works(work_id, loser)
+                result.merged_away.append(loser)
             old = self._work(work_id)
             assert old is not None
             merged = merge_rows(old, row, authoritative)
@@ -271,6 +288,7 @@ class Store(Ledger):
                 self._add_event(target, kind, paper.title, work_id, now, result)
                 if kind == "retracted":
                     conn.execute("UPDATE works SET retracted = 1 WHERE id = ?", [target])
+        return work_id, row if created else None
 
     def _insert_work(self, row: dict[str, Any], paper: Paper, now: str, authoritative: bool) -> int:
         record = {

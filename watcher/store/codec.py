@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from watcher.identity import normalize_doi, normalize_pmcid, title_key
@@ -94,6 +95,11 @@ def row_to_paper(row: dict[str, Any], source: str = "work") -> Paper:
         url=row["url"],
         date_revised=row["date_revised"],
     )
+
+
+def as_work(paper: Paper, work_id: int, row: dict[str, Any]) -> Paper:
+    """What ``row_to_paper`` reads back for a work made of ``paper`` alone (``row`` its row)."""
+    return replace(paper, source="work", source_id=str(work_id), doi=row["doi"], pmcid=row["pmcid"])
 
 
 def merge_rows(old: dict[str, Any], new: dict[str, Any], authoritative: bool) -> dict[str, Any]:
