@@ -56,9 +56,15 @@ def machine() -> dict[str, Any]:
     }
 
 
-def ingest_rows(n: int, tmp: Path) -> dict[str, Any]:
+def ingest_rows(n: int, tmp: Path, repeat: int) -> dict[str, Any]:
+    """Each variant ``repeat`` times in fresh processes; the fastest run is the row.
+
+    On a shared machine a run can only be slowed down by other work, never sped
+    up, so the best of a few runs is the figure closest to the code's own cost
+    (as timeit does). Every run's records/s is kept in the JSON.
+    """
     path = make_repeated_pubmed(BENCH_BASE, n, tmp / f"pubmed_{n}.xml.gz")
-    rows: dict[str, Any] = {"gzip_mb": round(path.stat().st_size / 1e6, 1)}
+    rows: dict[str, Any] = {"gzip_mb": round(path.stat().st_size / 1e6, 1), "repeat": repeat}
     for variant, label in VARIANTS.items():
         reason = skip_reason(variant)
         if reason is None and variant == "b" and n > BIOPYTHON_MAX_RECORDS:
@@ -67,18 +73,22 @@ def ingest_rows(n: int, tmp: Path) -> dict[str, Any]:
             rows[variant] = {"label": label, "skipped": reason}
             print(f"  {n:>7,} ({variant}) {reason}", flush=True)
             continue
-        result = measure(variant, path)
+        # Biopython takes minutes and gigabytes: once is enough to see where it stands.
+        runs = [measure(variant, path) for _ in range(1 if variant == "b" else repeat)]
+        result = max(runs, key=lambda r: r["records_per_s"])
         rows[variant] = {
             "label": label,
             "records": result["records"],
             "seconds": round(result["seconds"], 2),
             "cpu_seconds": round(result["cpu_seconds"], 2),
             "records_per_s": round(result["records_per_s"]),
-            "peak_rss_mb": round(result["peak_rss_mb"], 1),
+            "all_records_per_s": [round(r["records_per_s"]) for r in runs],
+            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
         }
         print(
             f"  {n:>7,} ({variant}) {result['records_per_s']:>8,.0f} records/s  "
-            f"{result['peak_rss_mb']:>7.1f} MB  {label}",
+            f"{rows[variant]['peak_rss_mb']:>7.1f} MB  {label}"
+            f"  (runs: {', '.join(f'{r:,}' for r in rows[variant]['all_records_per_s'])})",
             flush=True,
         )
     path.unlink()
@@ -87,8 +97,8 @@ def ingest_rows(n: int, tmp: Path) -> dict[str, Any]:
 
 def rule_scaling() -> dict[str, Any]:
     from tests.bench.bench_rules import (
+        compare,
         generated_rules,
-        measure,
         real_records,
         realistic_rules,
         synthetic_records,
@@ -103,7 +113,7 @@ def rule_scaling() -> dict[str, Any]:
         ("pubmed_current_195", real_records()),
         ("synthetic_cart_300", synthetic_records()),
     ):
-        r13, r1000 = measure(small, records), measure(large, records)
+        r13, r1000 = compare(small, large, records)
         out[name] = {
             "rules_13_records_per_s": round(r13),
             "rules_1000_records_per_s": round(r1000),
@@ -193,6 +203,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", default="10000,100000", help="comma-separated input sizes")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2,000 records, fewer repeats")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per ingest variant, best kept (default: 3 up to 10,000 records, 1 above)",
+    )
     args = parser.parse_args()
     sizes = [2_000] if args.quick else [int(x.replace("_", "")) for x in args.records.split(",") if x.strip()]
     polls = (10, 1_000) if args.quick else (10, 1_000, 25_000)
@@ -203,7 +219,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            report["ingest"][f"{n:,}"] = ingest_rows(n, Path(tmp))
+            repeat = args.repeat or (1 if args.quick or n > 10_000 else 3)
+            report["ingest"][f"{n:,}"] = ingest_rows(n, Path(tmp), repeat)
     print("rule scaling ...", flush=True)
     report["rules"] = rule_scaling()
     print("polling cost ...", flush=True)
