@@ -9,7 +9,11 @@ How the work is kept independent of the number of rules:
    record for the rule to have any chance (for ``a AND b`` the triggers of the
    cheaper side, for ``a OR b`` both sides'). An inverted index from trigger
    word to rules turns the record's word set into the few candidate rules;
-   the others are never looked at.
+   the others are never looked at;
+4. a matched rule's "why" (clauses and highlight spans) is assembled from
+   per-record caches: each field search ("CAR T" in the title) is turned into
+   spans once, whichever leaves and rules share it, so a record that matches
+   many rules pays little for each.
 
 Matching follows PubMed's field meanings (see ``FIELD_STREAMS``); see
 ``normalize`` for how spellings are made to agree.
