@@ -13,16 +13,8 @@ from tests.paths import DATA, FIXTURES
 from tests.servers.feeds import FeedServer
 from watcher.errors import ParseError
 from watcher.models import Author
-from watcher.sources.feed_items import (
-    clean_text,
-    doi_from_url,
-    entry_identity,
-    find_doi,
-    is_preprint,
-    normalize_doi,
-    parse_feed,
-    split_authors,
-)
+from watcher.sources.feed_dois import doi_from_url, find_doi, is_preprint, normalize_doi
+from watcher.sources.feed_items import clean_text, entry_identity, parse_feed, split_authors
 
 PUBLISHERS = FIXTURES / "feeds" / "publishers"
 BREAKAGE = FIXTURES / "feeds" / "feedparser_breakage"
