@@ -73,8 +73,8 @@ def satisfiable(node: Node) -> bool:
         for b in bs:
             implying[b].append(a)
     # Try first the value that helps: true for a leaf the query wants, false for
-    # one only an exclusion mentions. A satisfiable rule is then found without
-    # backtracking, in one step per leaf.
+    # one only an exclusion mentions. A satisfiable rule is then usually found
+    # without backtracking.
     wanted: set[Leaf] = set()
     _positive(node, terms, True, wanted)
     steps = [0]
